@@ -1,0 +1,1 @@
+"""The reminder daemon: claims due reminders, sends them through Telegram, records them."""

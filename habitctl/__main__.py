@@ -1,0 +1,3 @@
+from habitctl.cli.app import main
+
+main()

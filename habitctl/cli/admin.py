@@ -1,0 +1,84 @@
+"""db upgrade, db current, config show."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from habitctl.cli.runtime import command, emit_json, runtime
+
+db_app = typer.Typer(help="Database schema: migrate and inspect.", no_args_is_help=True)
+config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Migrate the database to the schema this habitctl needs."""
+    with command(ctx) as rt:
+        from habitctl.storage.engine import make_engine, safe_url, translate_db_errors
+        from habitctl.storage.migrate import current, upgrade
+
+        engine = make_engine(rt.settings.database_url)
+        with translate_db_errors(engine):
+            before = current(engine)
+            upgrade(engine)
+            after = current(engine)
+    where = safe_url(rt.settings.database_url)
+    if before == after:
+        typer.echo(f"{where} is already at revision {after}.")
+    else:
+        typer.echo(f"Upgraded {where} from {before or 'an empty database'} to revision {after}.")
+
+
+@db_app.command("current")
+def db_current(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Show the database's schema revision and the one this habitctl needs."""
+    with command(ctx, as_json) as rt:
+        from habitctl.storage.engine import SCHEMA_REVISION, current_revision, make_engine
+
+        revision = current_revision(make_engine(rt.settings.database_url))
+    data = {"current": revision, "head": SCHEMA_REVISION, "up_to_date": revision == SCHEMA_REVISION}
+    if as_json:
+        emit_json(data)
+    else:
+        state = "up to date" if data["up_to_date"] else "behind: run `habitctl db upgrade`"
+        typer.echo(f"revision {revision or '(empty)'}, head {SCHEMA_REVISION}: {state}")
+
+
+@config_app.command("show")
+def config_show(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Print the effective configuration (secrets masked) and where each value came from."""
+    with command(ctx, as_json) as rt:
+        from habitctl.config import config_path, describe_settings
+
+        rows = describe_settings(rt.settings, rt.config, database_url=runtime(ctx).database_url)
+        path = config_path(rt.config)
+    if as_json:
+        emit_json(
+            {
+                "config_file": str(path),
+                "values": {key: {"value": value, "source": source} for key, value, source in rows},
+            }
+        )
+        return
+    from rich.table import Table
+
+    from habitctl.cli.output import console
+
+    table = Table(
+        title=f"config file: {path}{'' if path.exists() else ' (not present)'}",
+        title_justify="left",
+    )
+    for column in ("key", "value", "source"):
+        table.add_column(column, overflow="fold")
+    for key, value, source in rows:
+        table.add_row(key, str(value), source)
+    console.print(table)
+
+
+def register_commands(app: typer.Typer) -> None:
+    app.add_typer(db_app, name="db")
+    app.add_typer(config_app, name="config")

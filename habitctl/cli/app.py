@@ -1,0 +1,63 @@
+"""The `habitctl` command: global options and the command groups.
+
+Only Typer and the standard library are imported at module level, so `habitctl --help` and
+`--version` start fast; each command imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from habitctl import __version__
+from habitctl.cli import accounts, admin, habits
+from habitctl.cli.runtime import Runtime
+
+app = typer.Typer(
+    name="habitctl",
+    help="Build habits the Atomic Habits way: I will [ACTION] at [TIME] in [PLACE].",
+    no_args_is_help=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"habitctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback(invoke_without_command=True)
+def main_options(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", envvar="HABITCTL_CONFIG", help="Config file (TOML).", dir_okay=False
+        ),
+    ] = None,
+    database_url: Annotated[
+        str | None, typer.Option("--database-url", help="Overrides database_url.")
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    ctx.obj = Runtime(config=config, database_url=database_url, debug=debug)
+    ctx.call_on_close(ctx.obj.close)
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+
+
+accounts.register_commands(app)
+habits.register_commands(app)
+admin.register_commands(app)
+
+
+def main() -> None:
+    app()

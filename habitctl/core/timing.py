@@ -1,0 +1,75 @@
+"""Scheduling maths: pure functions of a local time of day, an IANA zone and a periodicity.
+
+Every instant returned is an aware UTC datetime. Two choices carry the DST rules:
+
+* a local time that does not exist (spring forward) is read with the offset in force
+  before the gap, which lands it the gap's length later: 02:30 → 03:30 in Berlin;
+* a local time that occurs twice (fall back) is read with `fold=0`, the first occurrence.
+
+Both fall out of `datetime(..., tzinfo=zone, fold=0)` (PEP 495), so `local_instant` does
+nothing more than that, and every other function is built on it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+
+def local_instant(day: date, at: time, zone: ZoneInfo) -> datetime:
+    """The UTC instant of wall-clock `at` on local `day` in `zone` (gap → shifted, fold → first)."""
+    return datetime.combine(day, at.replace(tzinfo=None, fold=0), tzinfo=zone).astimezone(UTC)
+
+
+def local_date(instant: datetime, zone: ZoneInfo) -> date:
+    """The owner's calendar day at `instant`."""
+    return instant.astimezone(zone).date()
+
+
+def first_occurrence(at: time, zone: ZoneInfo, after: datetime) -> datetime:
+    """The first instant at or after `after` whose local wall-clock time is `at`."""
+    day = local_date(after, zone) - timedelta(days=1)
+    while True:
+        candidate = local_instant(day, at, zone)
+        if candidate >= after:
+            return candidate
+        day += timedelta(days=1)
+
+
+def scheduled_date(occurrence: datetime, at: time, zone: ZoneInfo) -> date:
+    """The local day an occurrence was scheduled for.
+
+    Usually the local date of the instant, except when a DST gap pushed a late-evening time
+    past midnight: then it is the day before.
+    """
+    day = local_date(occurrence, zone)
+    for candidate in (day, day - timedelta(days=1)):
+        if local_instant(candidate, at, zone) == occurrence:
+            return candidate
+    return day
+
+
+def next_occurrence(
+    at: time, zone: ZoneInfo, periodicity_days: int, previous: datetime
+) -> datetime:
+    """The occurrence `periodicity_days` local days after `previous`, at local `at`.
+
+    Counting from the scheduled local date (never from "now") keeps reminders from drifting.
+    """
+    day = scheduled_date(previous, at, zone) + timedelta(days=periodicity_days)
+    return local_instant(day, at, zone)
+
+
+def next_due_after(
+    at: time, zone: ZoneInfo, periodicity_days: int, previous: datetime, not_before: datetime
+) -> tuple[datetime, int]:
+    """The first occurrence after `previous` that is at or after `not_before`.
+
+    Returns it with the number of occurrences passed over on the way (the skipped ones).
+    """
+    skipped = 0
+    candidate = next_occurrence(at, zone, periodicity_days, previous)
+    while candidate < not_before:
+        skipped += 1
+        candidate = next_occurrence(at, zone, periodicity_days, candidate)
+    return candidate, skipped

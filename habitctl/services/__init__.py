@@ -1,0 +1,1 @@
+"""Services: the operations. Each takes a Session, never commits, raises domain errors."""

@@ -1,0 +1,249 @@
+"""Habits: create, read, edit, delete and complete, with R3 and R8 (the rules that need data).
+
+Visibility is decided here and only here: a user's own habits, plus anybody's public habit
+for reading. Anything else is NotFound, exactly like a missing id.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Select, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, joinedload
+
+from habitctl.core import timing
+from habitctl.core.schemas import HabitCreate, HabitUpdate, HabitView
+from habitctl.core.zones import zone
+from habitctl.errors import Conflict, InvalidInput, NotFound
+from habitctl.storage.models import Completion, Habit, User
+
+
+def _not_found(habit_id: int) -> NotFound:
+    return NotFound(f"habit {habit_id} not found: `habitctl list` shows your habits", field="id")
+
+
+def as_spec(habit: Habit) -> HabitCreate:
+    """The stored habit as the validation model, to merge edits into."""
+    return HabitCreate.model_construct(
+        action=habit.action,
+        place=habit.place,
+        time=habit.time,
+        periodicity_days=habit.periodicity_days,
+        duration_seconds=habit.duration_seconds,
+        is_pleasant=habit.is_pleasant,
+        reward=habit.reward,
+        linked_habit_id=habit.linked_habit_id,
+        is_public=habit.is_public,
+    )
+
+
+def view(habit: Habit) -> HabitView:
+    return HabitView(
+        id=habit.id,
+        owner=habit.owner.username,
+        action=habit.action,
+        place=habit.place,
+        time=f"{habit.time:%H:%M}",
+        timezone=habit.owner.timezone,
+        periodicity_days=habit.periodicity_days,
+        duration_seconds=habit.duration_seconds,
+        is_pleasant=habit.is_pleasant,
+        reward=habit.reward,
+        linked_habit_id=habit.linked_habit_id,
+        is_public=habit.is_public,
+        next_reminder_at=habit.next_reminder_at,
+        created_at=habit.created_at,
+        updated_at=habit.updated_at,
+    )
+
+
+def next_reminder(spec: HabitCreate, owner: User, now: datetime) -> datetime | None:
+    if spec.is_pleasant:
+        return None
+    return timing.first_occurrence(spec.time, zone(owner.timezone), now)
+
+
+def _check_link(db: Session, owner: User, spec: HabitCreate, habit_id: int | None) -> None:
+    """R3: the linked habit exists, is the owner's own, and is pleasant."""
+    if spec.linked_habit_id is None:
+        return
+    if spec.linked_habit_id == habit_id:
+        raise InvalidInput("a habit cannot be linked to itself (R3)", field="linked_habit_id")
+    linked = db.get(Habit, spec.linked_habit_id)
+    if linked is None or linked.user_id != owner.id:
+        raise InvalidInput(
+            f"linked habit {spec.linked_habit_id} is not one of your habits (R3)",
+            field="linked_habit_id",
+        )
+    if not linked.is_pleasant:
+        raise InvalidInput(
+            f"linked habit {spec.linked_habit_id} is not pleasant: only a pleasant habit can "
+            "follow a useful one (R3)",
+            field="linked_habit_id",
+        )
+
+
+def _linking_ids(db: Session, habit: Habit) -> list[int]:
+    return list(
+        db.scalars(select(Habit.id).where(Habit.linked_habit_id == habit.id).order_by(Habit.id))
+    )
+
+
+def _refuse_if_linked(db: Session, habit: Habit, doing: str) -> None:
+    """R8: a pleasant habit others link to cannot be deleted or made useful."""
+    linking = _linking_ids(db, habit)
+    if linking:
+        names = ", ".join(str(i) for i in linking)
+        they = f"habit {names} links" if len(linking) == 1 else f"habits {names} link"
+        raise Conflict(
+            f"habit {habit.id} cannot be {doing}: {they} to it (R8). "
+            f"Unlink first: `habitctl edit {linking[0]} --no-link --reward TEXT`",
+            field="id",
+        )
+
+
+def create_habit(db: Session, owner: User, spec: HabitCreate, now: datetime) -> Habit:
+    _check_link(db, owner, spec, None)
+    habit = Habit(
+        user_id=owner.id,
+        **spec.model_dump(),
+        next_reminder_at=next_reminder(spec, owner, now),
+        created_at=now,
+        updated_at=now,
+    )
+    habit.owner = owner
+    db.add(habit)
+    db.flush()
+    return habit
+
+
+def _visible(query: Select[Habit], viewer: User | None) -> Select[Habit]:
+    if viewer is None:
+        return query.where(Habit.is_public)
+    return query.where((Habit.user_id == viewer.id) | Habit.is_public)
+
+
+def get_visible(db: Session, viewer: User | None, habit_id: int) -> Habit:
+    """The viewer's own habit or anybody's public one."""
+    query = select(Habit).options(joinedload(Habit.owner)).where(Habit.id == habit_id)
+    habit = db.scalar(_visible(query, viewer))
+    if habit is None:
+        raise _not_found(habit_id)
+    return habit
+
+
+def get_own(db: Session, owner: User, habit_id: int, *, lock: bool = False) -> Habit:
+    query = select(Habit).where(Habit.id == habit_id, Habit.user_id == owner.id)
+    if lock:
+        query = query.with_for_update()
+    habit = db.scalar(query)
+    if habit is None:
+        raise _not_found(habit_id)
+    habit.owner = owner
+    return habit
+
+
+def list_own(db: Session, owner: User) -> list[Habit]:
+    habits = list(db.scalars(select(Habit).where(Habit.user_id == owner.id).order_by(Habit.id)))
+    for habit in habits:
+        habit.owner = owner
+    return habits
+
+
+def list_public(db: Session, *, after_id: int = 0, limit: int = 20) -> list[Habit]:
+    """Public habits of every user in id order, keyset-paginated after `after_id`."""
+    return list(
+        db.scalars(
+            select(Habit)
+            .options(joinedload(Habit.owner))
+            .where(Habit.is_public, Habit.id > after_id)
+            .order_by(Habit.id)
+            .limit(limit)
+        )
+    )
+
+
+def list_public_page(db: Session, *, page: int, per_page: int) -> list[Habit]:
+    return list(
+        db.scalars(
+            select(Habit)
+            .options(joinedload(Habit.owner))
+            .where(Habit.is_public)
+            .order_by(Habit.id)
+            .offset((page - 1) * per_page)
+            .limit(per_page)
+        )
+    )
+
+
+def update_habit(
+    db: Session, owner: User, habit_id: int, changes: HabitUpdate, now: datetime
+) -> Habit:
+    """Apply an edit validated on the merged result (R7); a refused edit changes nothing."""
+    habit = get_own(db, owner, habit_id, lock=True)
+    if habit.is_pleasant and changes.is_pleasant is False:
+        _refuse_if_linked(db, habit, "made useful")
+    merged = changes.merged_with(as_spec(habit))
+    _check_link(db, owner, merged, habit.id)
+    reschedule = (merged.time, merged.periodicity_days, merged.is_pleasant) != (
+        habit.time,
+        habit.periodicity_days,
+        habit.is_pleasant,
+    )
+    for key, value in merged.model_dump().items():
+        setattr(habit, key, value)
+    if reschedule:
+        habit.next_reminder_at = next_reminder(merged, owner, now)
+    habit.updated_at = now
+    db.flush()
+    return habit
+
+
+def delete_habit(db: Session, owner: User, habit_id: int) -> None:
+    habit = get_own(db, owner, habit_id, lock=True)
+    _refuse_if_linked(db, habit, "deleted")
+    db.delete(habit)
+    try:
+        db.flush()
+    except IntegrityError as exc:  # a link added concurrently; the FK says RESTRICT
+        raise Conflict(f"habit {habit_id} is linked by another habit (R8)", field="id") from exc
+
+
+def reschedule_all(db: Session, owner: User, now: datetime) -> None:
+    """After a timezone change: every useful habit's next reminder at its new local time."""
+    for habit in list_own(db, owner):
+        habit.next_reminder_at = next_reminder(as_spec(habit), owner, now)
+        habit.updated_at = now
+
+
+def mark_done(
+    db: Session, owner: User, habit_id: int, day: date | None, now: datetime, source: str = "cli"
+) -> tuple[Completion, bool]:
+    """Record the habit done on a local day (default: the owner's today).
+
+    Returns the completion and whether it is new (once per habit and local day).
+    """
+    habit = get_own(db, owner, habit_id)
+    today = timing.local_date(now, zone(owner.timezone))
+    day = day or today
+    if day > today:
+        raise InvalidInput(
+            f"{day} is in the future: you can only record days up to {today}", field="date"
+        )
+    existing = db.scalar(
+        select(Completion).where(Completion.habit_id == habit.id, Completion.local_date == day)
+    )
+    if existing is not None:
+        return existing, False
+    completion = Completion(habit_id=habit.id, local_date=day, source=source, created_at=now)
+    try:
+        with db.begin_nested():  # the button and the CLI may race for the same day
+            db.add(completion)
+    except IntegrityError:
+        done = db.scalar(
+            select(Completion).where(Completion.habit_id == habit.id, Completion.local_date == day)
+        )
+        assert done is not None
+        return done, False
+    return completion, True

@@ -1,0 +1,181 @@
+"""The schema, as typed SQLAlchemy models. Alembic revisions in `migrations/` must match it."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    Time,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from habitctl.storage.types import UTCDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(32), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(255))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    telegram_username: Mapped[str | None] = mapped_column(String(64))
+    telegram_chat_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    # Set when Telegram answered 403/400 for the chat: no more sends until relinked.
+    telegram_unreachable_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    telegram_unreachable_reason: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    habits: Mapped[list[Habit]] = relationship(back_populates="owner", passive_deletes=True)
+
+
+class Session(Base):
+    """A login session. Only the SHA-256 digest of the token is stored."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+
+class LoginFailure(Base):
+    """One failed login, kept for the lock-out window."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_username_at", "username", "attempted_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Habit(Base):
+    __tablename__ = "habits"
+    __table_args__ = (
+        CheckConstraint("duration_seconds BETWEEN 1 AND 120", name="duration"),
+        CheckConstraint("periodicity_days BETWEEN 1 AND 7", name="periodicity"),
+        CheckConstraint("NOT (reward IS NOT NULL AND linked_habit_id IS NOT NULL)", name="r1"),
+        # The daemon's claim query: everything due, oldest first.
+        Index("ix_habits_next_reminder_at", "next_reminder_at"),
+        Index("ix_habits_user_id_id", "user_id", "id"),
+        # Keyset pagination of public habits; the predicate must be spelled `WHERE is_public`.
+        Index(
+            "ix_habits_public_id",
+            "id",
+            postgresql_where=text("is_public"),
+            sqlite_where=text("is_public"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(String(255))
+    place: Mapped[str] = mapped_column(String(255))
+    time: Mapped[time] = mapped_column(Time)
+    periodicity_days: Mapped[int] = mapped_column(Integer, default=1)
+    duration_seconds: Mapped[int] = mapped_column(Integer, default=120)
+    is_pleasant: Mapped[bool] = mapped_column(Boolean, default=False)
+    reward: Mapped[str | None] = mapped_column(String(255))
+    linked_habit_id: Mapped[int | None] = mapped_column(
+        ForeignKey("habits.id", ondelete="RESTRICT"), index=True
+    )
+    is_public: Mapped[bool] = mapped_column(Boolean, default=False)
+    next_reminder_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    owner: Mapped[User] = relationship(back_populates="habits")
+    linked_habit: Mapped[Habit | None] = relationship(remote_side=[id])
+
+
+class Completion(Base):
+    """A habit done on one local day of its owner."""
+
+    __tablename__ = "completions"
+    __table_args__ = (UniqueConstraint("habit_id", "local_date"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    habit_id: Mapped[int] = mapped_column(ForeignKey("habits.id", ondelete="CASCADE"))
+    local_date: Mapped[date] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(String(16), default="cli")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReminderDelivery(Base):
+    """What the daemon did with one occurrence of a habit: unique per habit and occurrence."""
+
+    __tablename__ = "reminder_deliveries"
+    __table_args__ = (UniqueConstraint("habit_id", "occurrence_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    habit_id: Mapped[int] = mapped_column(ForeignKey("habits.id", ondelete="CASCADE"))
+    occurrence_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16))  # "sent" or "skipped"
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TelegramLinkCode(Base):
+    """A one-time code for `/start <code>`; only its digest is stored."""
+
+    __tablename__ = "telegram_link_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SendSlot(Base):
+    """Shared send-rate state, so replicas together respect Telegram's limits.
+
+    key "global" paces all sends; key "chat:<id>" paces one chat. `next_at` is the earliest
+    instant the next send may start.
+    """
+
+    __tablename__ = "send_slots"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    next_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AppState(Base):
+    """Small shared facts, such as the bot's username learnt by the daemon."""
+
+    __tablename__ = "app_state"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

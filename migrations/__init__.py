@@ -1,0 +1,1 @@
+"""Alembic environment and revisions for habitctl (SQLite and PostgreSQL alike)."""

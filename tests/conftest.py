@@ -1,0 +1,118 @@
+"""Fixtures: isolated habitctl directories, and every storage test on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from habitctl.storage.engine import make_engine, make_sessionmaker
+from habitctl.storage.migrate import upgrade
+from tests.cli import Cli
+from tests.pg import PostgresCluster, find_binaries
+
+BACKENDS = ["sqlite", "postgresql"]
+_TEMPLATE = "habitctl_template"
+_counter = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point every habitctl directory at a temp dir and drop any HABITCTL_* from the caller."""
+    for name in list(os.environ):
+        if name.startswith("HABITCTL_") and name != "HABITCTL_REQUIRE_POSTGRES":
+            monkeypatch.delenv(name)
+    home = tmp_path / "home"
+    for kind in ("DATA", "CONFIG", "STATE"):
+        monkeypatch.setenv(f"HABITCTL_{kind}_DIR", str(home / kind.lower()))
+    # No desktop keyring here: exercise the 0600 file fallback deterministically.
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("TZ", "UTC")
+    return home
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PostgresCluster | None]:
+    """One throwaway cluster per test process, with a migrated template database."""
+    bindir = find_binaries()
+    if bindir is None:
+        if os.environ.get("HABITCTL_REQUIRE_POSTGRES") == "1":
+            pytest.fail(
+                "PostgreSQL binaries (initdb, pg_ctl) not found and HABITCTL_REQUIRE_POSTGRES=1"
+            )
+        yield None
+        return
+    cluster = PostgresCluster(bindir)
+    try:
+        cluster.init()
+        cluster.start()
+        cluster.execute(f"CREATE DATABASE {_TEMPLATE}")
+        engine = make_engine(cluster.url(_TEMPLATE))
+        upgrade(engine)
+        engine.dispose()
+        yield cluster
+    finally:
+        cluster.remove()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "habitctl.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return path
+
+
+def fresh_postgres_database(cluster: PostgresCluster | None) -> str:
+    if cluster is None:
+        pytest.skip("PostgreSQL binaries not installed (set HABITCTL_REQUIRE_POSTGRES=1 to fail)")
+    name = f"t{os.getpid()}_{next(_counter)}"
+    cluster.execute(f"CREATE DATABASE {name} TEMPLATE {_TEMPLATE}")
+    return cluster.url(name)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(
+    backend: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    sqlite_template: Path,
+) -> str:
+    """A migrated, empty database of the test's backend."""
+    if backend == "sqlite":
+        path = tmp_path / "habitctl.db"
+        shutil.copyfile(sqlite_template, path)
+        path.chmod(0o600)
+        return f"sqlite:///{path}"
+    return fresh_postgres_database(request.getfixturevalue("pg_cluster"))
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return make_sessionmaker(engine)
+
+
+@pytest.fixture
+def cli(database_url: str, isolated_environment: Path) -> Cli:
+    """A CLI for a not-yet-registered user "alice" on the test's database."""
+    return Cli(database_url, isolated_environment, "alice")
