@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from habitctl.storage.engine import make_engine, make_sessionmaker
 from habitctl.storage.migrate import upgrade
 from tests.cli import Cli
+from tests.fakebot import FakeBotAPI
 from tests.pg import PostgresCluster, find_binaries
 
 BACKENDS = ["sqlite", "postgresql"]
@@ -34,6 +35,8 @@ def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pat
     # No desktop keyring here: exercise the 0600 file fallback deterministically.
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     monkeypatch.setenv("NO_COLOR", "1")
+    # python-telegram-bot 22 warns on int retry_after unless told to use timedelta.
+    monkeypatch.setenv("PTB_TIMEDELTA", "true")
     monkeypatch.setenv("TZ", "UTC")
     return home
 
@@ -116,3 +119,18 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 def cli(database_url: str, isolated_environment: Path) -> Cli:
     """A CLI for a not-yet-registered user "alice" on the test's database."""
     return Cli(database_url, isolated_environment, "alice")
+
+
+@pytest.fixture(scope="session")
+def fake_bot_server() -> Iterator[FakeBotAPI]:
+    with FakeBotAPI() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_bot(fake_bot_server: FakeBotAPI) -> FakeBotAPI:
+    """The fake Telegram Bot API, with no calls, rules or updates left from other tests."""
+    if not fake_bot_server.running:
+        fake_bot_server.start()
+    fake_bot_server.reset()
+    return fake_bot_server

@@ -30,7 +30,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Self
 from urllib.parse import parse_qsl
 
 import httpx
@@ -531,7 +531,7 @@ class FakeBotAPI:
     def control_url(self) -> str:
         return f"http://{self.host}:{self.port}/_control"
 
-    def start(self) -> FakeBotAPI:
+    def start(self) -> Self:
         """Start (or restart on the same port) the server; waits until it answers."""
         if self.proc is not None and self.proc.poll() is None:
             return self
@@ -596,7 +596,7 @@ class FakeBotAPI:
         self.stop()
         self._client.close()
 
-    def __enter__(self) -> FakeBotAPI:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -126,6 +126,7 @@ def test_error_actions_raise_ptb_exceptions(
 
 
 def test_429_raises_retry_after(fake: FakeBotAPI, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PTB_TIMEDELTA", raising=False)
     fake.add_rules([{"method": "sendMessage", "times": 2, "action": "429", "retry_after": 2}])
 
     async def scenario(bot: Bot) -> None:

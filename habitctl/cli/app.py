@@ -6,13 +6,14 @@ Only Typer and the standard library are imported at module level, so `habitctl -
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from habitctl import __version__
-from habitctl.cli import accounts, admin, habits
+from habitctl.cli import accounts, admin, habits, progress, serve, telegram
 from habitctl.cli.runtime import Runtime
 
 app = typer.Typer(
@@ -50,13 +51,23 @@ def main_options(
 ) -> None:
     ctx.obj = Runtime(config=config, database_url=database_url, debug=debug)
     ctx.call_on_close(ctx.obj.close)
-    if ctx.invoked_subcommand is None:
+    # On a terminal a logged-in person most likely wants today's list; scripts get help.
+    if ctx.invoked_subcommand is None and not (
+        _stdout_is_terminal() and progress.show_today_if_logged_in(ctx)
+    ):
         typer.echo(ctx.get_help())
+
+
+def _stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()
 
 
 accounts.register_commands(app)
 habits.register_commands(app)
 admin.register_commands(app)
+progress.register_commands(app)
+serve.register_commands(app)
+telegram.register_commands(app)
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from habitctl.cli.runtime import Runtime, command, emit_json, parse_id
+from habitctl.cli.runtime import Runtime, UsageProblem, command, emit_json, parse_id
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -237,7 +237,12 @@ def rm(
         from habitctl.services.habits import delete_habit, get_own
 
         number = parse_id(habit_id)
-        if not yes and sys.stdin.isatty():
+        if not yes and not sys.stdin.isatty():
+            # A script deleting by accident loses history for good: make it say so.
+            raise UsageProblem(
+                f"no terminal to confirm on: pass --yes to delete habit {number}", field="yes"
+            )
+        if not yes:
             with rt.transaction() as db:
                 habit = get_own(db, rt.user(db), number)
                 prompt = f"Delete habit {number} ({habit.action!r}) and its history?"

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from habitctl.cli.exitcodes import exit_code_for
+from habitctl.cli.exitcodes import ExitCode, exit_code_for
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -91,9 +91,21 @@ def runtime(ctx: typer.Context) -> Runtime:
     return root.obj
 
 
+class UsageProblem(Exception):
+    """The command was called in a way that cannot work here (exit 2), e.g. `rm` with no
+    terminal to confirm on and no `--yes`. Not a domain error: only the CLI has usage."""
+
+    code = "usage"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
 def fail(error: Exception, *, as_json: bool) -> typer.Exit:
     """Print a domain error the way the user asked for and return the exit to raise."""
-    code = exit_code_for(error)
+    code = ExitCode.USAGE if isinstance(error, UsageProblem) else exit_code_for(error)
     message = getattr(error, "message", None) or str(error)
     if as_json:
         payload = {
@@ -116,7 +128,7 @@ def command(ctx: typer.Context, as_json: bool = False) -> Iterator[Runtime]:
 
     try:
         yield rt
-    except HabitctlError as error:
+    except (HabitctlError, UsageProblem) as error:
         raise fail(error, as_json=as_json) from None
     except (typer.Exit, typer.Abort, KeyboardInterrupt):
         raise
@@ -148,7 +160,8 @@ def parse_id(value: str, field_name: str = "id") -> int:
     except ValueError:
         number = 0
     if number <= 0 or number > 2**31 - 1:
+        shown = value if len(value) <= 20 else value[:20] + "…"
         raise InvalidInput(
-            f"{field_name} must be a positive whole number, not {value!r}", field=field_name
+            f"{field_name} must be a positive whole number, not {shown!r}", field=field_name
         )
     return number

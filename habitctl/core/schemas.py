@@ -52,7 +52,7 @@ FIELD_MESSAGES = {
     "reward": "reward must be 1 to 255 characters and not blank",
     "linked_habit_id": "linked habit must be a habit id (a positive whole number)",
     "username": "username must be 3 to 32 characters of a-z, 0-9 and _",
-    "password": "password must be at least 8 characters",
+    "password": "password must be 8 to 1024 characters long",
 }
 
 R1 = "a habit cannot have both a reward and a linked habit (R1): keep one of them"
@@ -131,11 +131,21 @@ class HabitView(BaseModel):
     updated_at: datetime
 
 
+def normalise_username(value: Any) -> Any:
+    """Usernames are case-insensitive: compare and store them lower-case."""
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+# Normalised before the pattern is checked (StringConstraints checks the pattern first).
+Username = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z0-9_]{3,32}$"),
+    BeforeValidator(normalise_username),
+]
+
+
 class AccountCreate(BaseModel):
-    username: Annotated[
-        str,
-        StringConstraints(strip_whitespace=True, to_lower=True, pattern=r"^[a-z0-9_]{3,32}$"),
-    ]
+    username: Username
     password: Annotated[str, StringConstraints(min_length=8, max_length=1024)]
     timezone: str = "UTC"
 

@@ -34,4 +34,5 @@ def parse_sentence(text: str) -> dict[str, str]:
         match = pattern.match(text)
         if match:
             return match.groupdict()
-    raise InvalidInput(f"could not read {text!r} as a habit: {EXPECTED}", field="action")
+    shown = text if len(text) <= 60 else text[:60] + "…"
+    raise InvalidInput(f"could not read {shown!r} as a habit: {EXPECTED}", field="action")

@@ -58,18 +58,3 @@ def next_occurrence(
     """
     day = scheduled_date(previous, at, zone) + timedelta(days=periodicity_days)
     return local_instant(day, at, zone)
-
-
-def next_due_after(
-    at: time, zone: ZoneInfo, periodicity_days: int, previous: datetime, not_before: datetime
-) -> tuple[datetime, int]:
-    """The first occurrence after `previous` that is at or after `not_before`.
-
-    Returns it with the number of occurrences passed over on the way (the skipped ones).
-    """
-    skipped = 0
-    candidate = next_occurrence(at, zone, periodicity_days, previous)
-    while candidate < not_before:
-        skipped += 1
-        candidate = next_occurrence(at, zone, periodicity_days, candidate)
-    return candidate, skipped

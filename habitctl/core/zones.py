@@ -14,12 +14,14 @@ from habitctl.errors import InvalidInput
 def zone(name: str) -> ZoneInfo:
     """The ZoneInfo for an IANA name; InvalidInput naming the field otherwise."""
     try:
-        if not name or name.startswith(("/", ".")) or ".." in name:
+        # The longest IANA name is 32 characters; the column holds 64.
+        if not name or len(name) > 64 or name.startswith(("/", ".")) or ".." in name:
             raise ZoneInfoNotFoundError(name)
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: odd file names
+        shown = name if len(name) <= 40 else name[:40] + "…"
         raise InvalidInput(
-            f"timezone {name!r} is not an IANA time zone name; use one like "
+            f"timezone {shown!r} is not an IANA time zone name; use one like "
             "'Europe/Berlin', 'America/New_York' or 'UTC'",
             field="timezone",
         ) from exc

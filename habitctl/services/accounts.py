@@ -12,7 +12,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 
-from habitctl.core.schemas import AccountCreate, validate
+from habitctl.core.schemas import AccountCreate, normalise_username, validate
 from habitctl.core.zones import zone
 from habitctl.errors import AuthenticationError, Conflict, InvalidInput
 from habitctl.storage.models import LoginFailure, Session, User
@@ -20,6 +20,7 @@ from habitctl.storage.models import LoginFailure, Session, User
 SESSION_LIFETIME = timedelta(days=30)
 LOCKOUT_FAILURES = 5
 LOCKOUT_WINDOW = timedelta(minutes=15)
+MAX_USERNAME = 32
 BAD_CREDENTIALS = "unknown username or wrong password"
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
@@ -68,12 +69,13 @@ def login(db: DbSession, username: str, password: str, now: datetime) -> tuple[U
     None for bad credentials, after recording the failure: the caller commits it (it counts
     toward the lock-out), then reports the failure. A locked-out name raises.
     """
-    username = username.strip().lower()
+    username = normalise_username(username)
     until = _locked_until(db, username, now)
     if until is not None:
         raise AuthenticationError(
-            f"too many failed logins for {username!r}: try again after "
-            f"{until.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+            f"too many failed logins for {username!r}: logins for it are locked until "
+            f"{until.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC; try again then",
+            field="username",
         )
     user = db.scalar(select(User).where(User.username == username))
     try:
@@ -81,7 +83,8 @@ def login(db: DbSession, username: str, password: str, now: datetime) -> tuple[U
     except (VerificationError, InvalidHashError):
         user = None
     if user is None:
-        db.add(LoginFailure(username=username, attempted_at=now))
+        if len(username) <= MAX_USERNAME:  # no account can have a longer name: nothing to lock
+            db.add(LoginFailure(username=username, attempted_at=now))
         return None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)

@@ -1,0 +1,3 @@
+from daemon.main import main
+
+main()

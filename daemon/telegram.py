@@ -1,0 +1,83 @@
+"""Sending one reminder through python-telegram-bot, and what its failure means.
+
+python-telegram-bot maps Bot API answers to exceptions; `BadRequest` and `TimedOut` are
+subclasses of `NetworkError`, so the specific ones are caught first:
+
+    RetryAfter (429)        wait `retry_after`, then send the same message again
+    Forbidden (403)         the user blocked the bot: the chat is unreachable
+    BadRequest (400)        chat not found (or gone): the chat is unreachable
+    InvalidToken (401/404)  the daemon cannot work at all: it exits
+    TimedOut                ambiguous, the message may have arrived: retried (may duplicate)
+    NetworkError, 5xx       retried with backoff; the reminder stays due
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import Enum
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TimedOut
+from telegram.request import HTTPXRequest
+
+
+class Result(Enum):
+    SENT = "sent"
+    UNREACHABLE = "unreachable"
+    RETRY_LATER = "retry_later"  # transient: try again after `retry_after` (429)
+    FAILED = "failed"  # transient failure: the reminder stays due
+
+
+@dataclass(frozen=True)
+class Attempt:
+    result: Result
+    message_id: int | None = None
+    detail: str = ""
+    retry_after: float = 0.0
+
+
+class FatalTelegramError(Exception):
+    """The bot token is refused: no reminder can be sent until the configuration changes."""
+
+
+def make_bot(token: str, base_url: str, connections: int, timeout: float = 5.0) -> Bot:
+    request = HTTPXRequest(
+        connection_pool_size=connections,
+        read_timeout=timeout,
+        write_timeout=timeout,
+        connect_timeout=timeout,
+        pool_timeout=timeout,
+    )
+    return Bot(token, base_url=base_url, request=request, get_updates_request=HTTPXRequest())
+
+
+def done_keyboard(callback_data: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[InlineKeyboardButton("Done ✅", callback_data=callback_data)]])
+
+
+def _seconds(value: int | float | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+async def send_reminder(bot: Bot, chat_id: int, text: str, callback_data: str) -> Attempt:
+    """One sendMessage; the outcome classified, never raised (except a refused token)."""
+    try:
+        message = await bot.send_message(chat_id, text, reply_markup=done_keyboard(callback_data))
+    except RetryAfter as exc:
+        with warnings.catch_warnings():  # PTB 22 warns about int vs timedelta here
+            warnings.simplefilter("ignore")
+            wait = _seconds(exc.retry_after)
+        return Attempt(Result.RETRY_LATER, detail="429 too many requests", retry_after=wait)
+    except Forbidden as exc:
+        return Attempt(Result.UNREACHABLE, detail=f"403 {exc.message}")
+    except BadRequest as exc:
+        return Attempt(Result.UNREACHABLE, detail=f"400 {exc.message}")
+    except InvalidToken as exc:
+        raise FatalTelegramError("Telegram refused the bot token") from exc
+    except TimedOut:
+        return Attempt(Result.FAILED, detail="timed out (the message may have arrived)")
+    except NetworkError as exc:
+        return Attempt(Result.FAILED, detail=f"network error: {exc.message}")
+    return Attempt(Result.SENT, message_id=message.message_id)

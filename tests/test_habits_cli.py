@@ -1,0 +1,350 @@
+"""The habit commands of SPEC §6 as people use them: forms of add, output shapes, exit codes,
+and bad input that must fail with one line naming the field and change nothing."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from habitctl.cli.exitcodes import ExitCode
+from tests.cli import Cli
+
+WHEN = ("--at", "07:30", "--place", "kitchen")
+EXPECTED_FORM = "I will [ACTION] at [HH:MM] in [PLACE]"
+HABIT_KEYS = {
+    "id": int,
+    "owner": str,
+    "action": str,
+    "place": str,
+    "time": str,
+    "timezone": str,
+    "periodicity_days": int,
+    "duration_seconds": int,
+    "is_pleasant": bool,
+    "reward": (str, type(None)),
+    "linked_habit_id": (int, type(None)),
+    "is_public": bool,
+    "next_reminder_at": (str, type(None)),
+    "created_at": str,
+    "updated_at": str,
+}
+
+
+@pytest.fixture
+def alice(cli: Cli) -> Cli:
+    return cli.signup()
+
+
+def habits(cli: Cli) -> list[dict[str, Any]]:
+    return cli.ok("list", "--json").json()  # type: ignore[no-any-return]
+
+
+def utc_instant(text: str) -> datetime:
+    """An ISO 8601 instant that must be in UTC, spelled with Z or +00:00."""
+    assert text.endswith(("Z", "+00:00")), text
+    instant = datetime.fromisoformat(text)
+    assert instant.utcoffset() == timedelta(0)
+    return instant
+
+
+def assert_habit_shape(habit: dict[str, Any]) -> None:
+    assert set(habit) == set(HABIT_KEYS)
+    for key, kind in HABIT_KEYS.items():
+        assert isinstance(habit[key], kind), (key, habit[key])
+    assert re.fullmatch(r"\d\d:\d\d", habit["time"])
+    utc_instant(habit["created_at"])
+    utc_instant(habit["updated_at"])
+    if habit["is_pleasant"]:
+        assert habit["next_reminder_at"] is None
+    else:
+        utc_instant(habit["next_reminder_at"])
+
+
+# add
+
+
+def test_add_with_options_prints_the_habit_and_its_next_reminder(alice: Cli) -> None:
+    before = datetime.now(UTC)
+    habit = alice.add(
+        "stretch", "--at", "21:05", "--place", "living room", "--every", "2",
+        "--duration", "90", "--reward", "tea", "--public",
+    )  # fmt: skip
+    assert_habit_shape(habit)
+    assert habit | {"id": 0, "next_reminder_at": "", "created_at": "", "updated_at": ""} == {
+        "id": 0,
+        "owner": "alice",
+        "action": "stretch",
+        "place": "living room",
+        "time": "21:05",
+        "timezone": "UTC",
+        "periodicity_days": 2,
+        "duration_seconds": 90,
+        "is_pleasant": False,
+        "reward": "tea",
+        "linked_habit_id": None,
+        "is_public": True,
+        "next_reminder_at": "",
+        "created_at": "",
+        "updated_at": "",
+    }
+    reminder = utc_instant(habit["next_reminder_at"])
+    assert (reminder.hour, reminder.minute) == (21, 5)
+    assert before <= reminder <= before + timedelta(days=1)
+    people = alice.ok("add", "floss", *WHEN, "--reward", "tea")
+    assert "I will floss at 07:30 in kitchen" in people.stdout
+    assert "#2" in people.stdout
+
+
+def test_add_defaults_are_daily_120_seconds_useful_private(alice: Cli) -> None:
+    habit = alice.add("stretch", *WHEN, "--reward", "tea")
+    assert (habit["periodicity_days"], habit["duration_seconds"]) == (1, 120)
+    assert (habit["is_pleasant"], habit["is_public"]) == (False, False)
+
+
+def test_add_reads_the_books_sentence_in_english(alice: Cli) -> None:
+    habit = alice.add("I will meditate at 07:30 in the bedroom", "--pleasant")
+    assert (habit["action"], habit["time"], habit["place"]) == ("meditate", "07:30", "the bedroom")
+
+
+def test_add_reads_the_books_sentence_in_russian(alice: Cli) -> None:
+    habit = alice.add("Я буду медитировать в 07:30 в спальне", "--pleasant")
+    assert (habit["action"], habit["time"], habit["place"]) == ("медитировать", "07:30", "спальне")
+
+
+def test_explicit_options_win_over_the_sentence(alice: Cli) -> None:
+    habit = alice.add(
+        "I will meditate at 07:30 in the bedroom", "--at", "08:15", "--place", "garden",
+        "--pleasant",
+    )  # fmt: skip
+    assert (habit["action"], habit["time"], habit["place"]) == ("meditate", "08:15", "garden")
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    ["I will meditate in the bedroom", "I will meditate at dawn", "Я буду медитировать утром"],
+)
+def test_a_sentence_that_does_not_parse_shows_the_expected_form(alice: Cli, sentence: str) -> None:
+    outcome = alice("add", sentence, "--pleasant")
+    assert outcome.exit_code == ExitCode.INVALID_INPUT
+    assert EXPECTED_FORM in outcome.stderr
+    assert habits(alice) == []
+
+
+@pytest.mark.parametrize(("missing", "given"), [("time", ("--place", "x")), ("place", ("--at", "07:00"))])
+def test_add_without_time_or_place_is_refused(alice: Cli, missing: str, given: tuple[str, str]) -> None:
+    outcome = alice("add", "stretch", *given, "--reward", "tea", "--json")
+    assert outcome.exit_code == ExitCode.INVALID_INPUT
+    assert outcome.error()["field"] == missing
+    assert "required" in outcome.error()["message"]
+    assert habits(alice) == []
+
+
+# list, show, edit, rm
+
+
+def test_list_shows_own_habits_as_a_table_and_as_json(alice: Cli) -> None:
+    assert "No habits yet" in alice.ok("list").stdout
+    tea = alice.add("drink tea", *WHEN, "--pleasant")
+    alice.add("stretch", *WHEN, "--linked", str(tea["id"]))
+    table = alice.ok("list").stdout
+    assert "drink tea" in table and "stretch" in table
+    assert "\x1b[" not in table  # NO_COLOR and not a terminal: no escape codes
+    listed = habits(alice)
+    assert [habit["id"] for habit in listed] == [tea["id"], tea["id"] + 1]
+    for habit in listed:
+        assert_habit_shape(habit)
+
+
+def test_show_prints_one_habit(alice: Cli) -> None:
+    habit = alice.add("stretch", *WHEN, "--reward", "tea")
+    assert alice.ok("show", str(habit["id"]), "--json").json() == habit
+    text = alice.ok("show", str(habit["id"])).stdout
+    assert "I will stretch at 07:30 in kitchen" in text
+    assert "reward: tea" in text
+
+
+def test_edit_changes_the_habit_and_recomputes_the_reminder(alice: Cli) -> None:
+    habit = alice.add("stretch", *WHEN, "--reward", "tea")
+    edited = alice.ok("edit", str(habit["id"]), "--at", "23:59", "--action", "yoga",
+                      "--private", "--json").json()  # fmt: skip
+    assert_habit_shape(edited)
+    assert (edited["action"], edited["time"]) == ("yoga", "23:59")
+    reminder = utc_instant(edited["next_reminder_at"])
+    assert (reminder.hour, reminder.minute) == (23, 59)
+    assert edited["created_at"] == habit["created_at"]
+    assert utc_instant(edited["updated_at"]) > utc_instant(habit["updated_at"])
+    assert alice.ok("show", str(habit["id"]), "--json").json() == edited
+
+
+def test_rm_with_yes_deletes_the_habit(alice: Cli) -> None:
+    habit = alice.add("stretch", *WHEN, "--reward", "tea")
+    alice.ok("done", str(habit["id"]))
+    assert alice.ok("rm", str(habit["id"]), "--yes", "--json").json() == {"deleted": habit["id"]}
+    assert habits(alice) == []
+    assert alice("show", str(habit["id"])).exit_code == ExitCode.NOT_FOUND
+
+
+def test_rm_without_a_terminal_and_without_yes_refuses_and_keeps_the_habit(alice: Cli) -> None:
+    habit = alice.add("stretch", *WHEN, "--reward", "tea")
+    outcome = alice("rm", str(habit["id"]))
+    assert outcome.exit_code == ExitCode.USAGE
+    assert "--yes" in outcome.stderr
+    assert habits(alice) == [habit]
+    as_json = alice("rm", str(habit["id"]), "--json")
+    assert as_json.exit_code == ExitCode.USAGE
+    assert as_json.error()["code"] == "usage"
+
+
+# public
+
+
+def test_public_needs_no_login_and_pages_through_public_habits(alice: Cli) -> None:
+    ids = [alice.add(f"habit {n}", *WHEN, "--reward", "r", "--public")["id"] for n in range(22)]
+    alice.add("secret", *WHEN, "--reward", "r")
+    stranger = alice.as_user("stranger")
+    first = stranger.ok("public", "--json").json()
+    assert [habit["id"] for habit in first] == ids[:20]
+    for habit in first:
+        assert_habit_shape(habit)
+        assert habit["owner"] == "alice"
+    second = stranger.ok("public", "--page", "2", "--json").json()
+    assert [habit["id"] for habit in second] == ids[20:]
+    assert [h["id"] for h in stranger.ok("public", "--per-page", "5", "--page", "3",
+                                         "--json").json()] == ids[10:15]  # fmt: skip
+    assert len(stranger.ok("public", "--per-page", "100", "--json").json()) == 22
+    assert stranger.ok("public", "--page", "9", "--json").json() == []
+    assert "No public habits" in stranger.ok("public", "--page", "9").stdout
+    assert "habit 0" in stranger.ok("public", "--per-page", "1").stdout
+
+
+@pytest.mark.parametrize("args", [("--per-page", "101"), ("--per-page", "0"), ("--page", "0")])
+def test_public_refuses_pages_out_of_range(cli: Cli, args: tuple[str, str]) -> None:
+    outcome = cli("public", *args)
+    assert outcome.exit_code == ExitCode.USAGE
+    assert "Traceback" not in outcome.stderr
+
+
+# done
+
+
+def test_done_is_recorded_once_per_local_day(alice: Cli) -> None:
+    habit = str(alice.add("stretch", *WHEN, "--reward", "tea")["id"])
+    alice.ok("profile", "--timezone", "Pacific/Kiritimati")  # UTC+14: its day is not UTC's
+    today = datetime.now(ZoneInfo("Pacific/Kiritimati")).date()
+    first = alice.ok("done", habit, "--json").json()
+    assert first == {"habit_id": int(habit), "date": today.isoformat(), "new": True}
+    again = alice.ok("done", habit, "--json").json()
+    assert again == {"habit_id": int(habit), "date": today.isoformat(), "new": False}
+    assert "already done" in alice.ok("done", habit).stdout
+    past = alice.ok("done", habit, "--date", "2024-02-29", "--json").json()
+    assert past == {"habit_id": int(habit), "date": "2024-02-29", "new": True}
+
+
+@pytest.mark.parametrize("day", ["tomorrow", "2024-13-01", "29.02.2024", "", "9999-12-31"])
+def test_done_refuses_a_bad_or_future_date(alice: Cli, day: str) -> None:
+    habit = str(alice.add("stretch", *WHEN, "--reward", "tea")["id"])
+    outcome = alice("done", habit, "--date", day, "--json")
+    assert outcome.exit_code == ExitCode.INVALID_INPUT
+    assert outcome.error()["field"] == "date"
+    assert alice.ok("done", habit, "--json").json()["new"] is True  # nothing was recorded
+
+
+def test_done_refuses_a_future_date(alice: Cli) -> None:
+    habit = str(alice.add("stretch", *WHEN, "--reward", "tea")["id"])
+    tomorrow = (date.today() + timedelta(days=2)).isoformat()
+    outcome = alice("done", habit, "--date", tomorrow)
+    assert outcome.exit_code == ExitCode.INVALID_INPUT
+    assert "future" in outcome.stderr
+
+
+# errors and exit codes
+
+
+def test_json_errors_go_to_stderr_with_code_message_and_field(alice: Cli) -> None:
+    outcome = alice("add", "stretch", "--at", "25:00", "--place", "x", "--reward", "r", "--json")
+    assert outcome.stdout == ""
+    assert outcome.error() == {
+        "code": "invalid_input",
+        "message": "time must be a 24-hour local time HH:MM, such as 07:30 or 21:05",
+        "field": "time",
+    }
+    missing = alice("show", "404", "--json")
+    assert missing.error()["code"] == "not_found"
+    assert missing.error()["field"] == "id"
+
+
+def test_each_exit_code(alice: Cli) -> None:
+    tea = alice.add("drink tea", *WHEN, "--pleasant")["id"]
+    alice.add("stretch", *WHEN, "--linked", str(tea))
+    assert alice("list").exit_code == ExitCode.OK
+    assert alice("add", "x", "--every", "often").exit_code == ExitCode.USAGE
+    assert alice("no-such-command").exit_code == ExitCode.USAGE
+    assert alice("add", "x", "--at", "8am", "--place", "y").exit_code == ExitCode.INVALID_INPUT
+    assert alice("list", HABITCTL_TOKEN="forged").exit_code == ExitCode.AUTHENTICATION
+    assert alice("show", "404").exit_code == ExitCode.NOT_FOUND
+    assert alice("rm", str(tea), "--yes").exit_code == ExitCode.CONFLICT
+    unreachable = alice("list", HABITCTL_DATABASE_URL="postgresql+psycopg2://u@127.0.0.1:1/db")
+    assert unreachable.exit_code == ExitCode.STORAGE
+
+
+# bad input: one line naming the field, nothing changed, no traceback
+
+LONG = "x" * 10_000
+BAD_INPUT = [
+    (("add", "stretch", "--at", "25:00", "--place", "p", "--reward", "r"), "time"),
+    (("add", "stretch", "--at", "8am", "--place", "p", "--reward", "r"), "time"),
+    (("add", "stretch", "--at", "7.30", "--place", "p", "--reward", "r"), "time"),
+    (("add", "stretch", "--at", "", "--place", "p", "--reward", "r"), "time"),
+    (("add", "", "--at", "07:00", "--place", "p", "--reward", "r"), "action"),
+    (("add", "   ", "--at", "07:00", "--place", "p", "--reward", "r"), "action"),
+    (("add", LONG, "--at", "07:00", "--place", "p", "--reward", "r"), "action"),
+    (("add", "I will " + LONG, "--pleasant"), "action"),
+    (("add", "stretch", "--at", "07:00", "--place", "", "--reward", "r"), "place"),
+    (("add", "stretch", "--at", "07:00", "--place", LONG, "--reward", "r"), "place"),
+    (("add", "stretch", "--at", "07:00", "--place", "p", "--reward", ""), "reward"),
+    (("add", "stretch", "--at", "07:00", "--place", "p", "--reward", LONG), "reward"),
+    (("add", "stretch", "--at", "07:00", "--place", "p", "--linked", "abc"), "linked_habit_id"),
+    (("edit", "1", "--at", "24:00"), "time"),
+    (("edit", "1", "--action", ""), "action"),
+    (("edit", "1", "--place", LONG), "place"),
+    (("edit", "1", "--reward", "r", "--no-reward"), "reward"),
+    (("edit", "1", "--linked", "1", "--no-link"), "linked_habit_id"),
+]
+
+
+@pytest.mark.parametrize(("args", "field"), BAD_INPUT, ids=lambda v: str(v)[:40])
+def test_bad_input_names_the_field_and_changes_nothing(
+    alice: Cli, args: tuple[str, ...], field: str
+) -> None:
+    alice.add("drink tea", *WHEN, "--pleasant")
+    before = habits(alice)
+    outcome = alice(*args)
+    assert outcome.exit_code == ExitCode.INVALID_INPUT, outcome
+    assert outcome.stderr.count("\n") == 1, outcome.stderr
+    assert len(outcome.stderr) < 400
+    assert field.split("_")[0] in outcome.stderr.lower()
+    assert "Traceback" not in outcome.stderr
+    assert outcome.stdout == ""
+    assert habits(alice) == before
+    assert alice(*args, "--json").error()["field"] == field
+
+
+@pytest.mark.parametrize("command", ["show", "edit", "rm", "done"])
+def test_unknown_and_non_numeric_ids(alice: Cli, command: str) -> None:
+    habit = alice.add("stretch", *WHEN, "--reward", "tea")
+    before = habits(alice)
+    extra = {"edit": ("--place", "garden"), "rm": ("--yes",)}.get(command, ())
+    for bad_id, code in (("9999", ExitCode.NOT_FOUND), ("abc", ExitCode.INVALID_INPUT),
+                         ("0", ExitCode.INVALID_INPUT), ("1.5", ExitCode.INVALID_INPUT),
+                         ("99999999999999999999", ExitCode.INVALID_INPUT),
+                         (LONG, ExitCode.INVALID_INPUT)):  # fmt: skip
+        outcome = alice(command, bad_id, *extra, "--json")
+        assert outcome.exit_code == code, (bad_id, outcome)
+        assert outcome.error()["field"] == "id"
+        assert len(outcome.stderr) < 400
+    assert habits(alice) == before
+    assert alice("show", str(habit["id"])).exit_code == ExitCode.OK
