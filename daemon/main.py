@@ -48,7 +48,10 @@ log = logging.getLogger("habitctl.daemon")
 T = TypeVar("T")
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_CONFLICT, EXIT_STORAGE = 0, 1, 3, 6, 7
-MAX_BACKOFF = 30.0
+MAX_BACKOFF = 30.0  # between attempts to reach Telegram at start-up
+# A reconnection attempt costs one refused connect; a longer wait only makes every
+# reminder due during an outage later once the database is back.
+DB_MAX_BACKOFF = 10.0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -157,7 +160,7 @@ class Daemon:
                     extra={"reason": exc.message, "retry_in_s": delay},
                 )
             await self.pause(delay)
-            delay = min(MAX_BACKOFF, delay * 2)
+            delay = min(DB_MAX_BACKOFF, delay * 2)
         return False
 
     async def connect_bot(self, *, forever: bool) -> bool:
@@ -192,7 +195,7 @@ class Daemon:
         except (StorageError, DBAPIError) as exc:
             self.poller.release()
             self.db_failures += 1
-            delay = min(MAX_BACKOFF, 2.0 ** (self.db_failures - 1))
+            delay = min(DB_MAX_BACKOFF, 2.0 ** (self.db_failures - 1))
             self.db_resume_at = self.loop.time() + delay
             reason = exc.message if isinstance(exc, StorageError) else str(exc.orig)
             log.warning(

@@ -8,7 +8,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, time as clock_time, timedelta
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
 from pathlib import Path
 from typing import Any
 
@@ -138,3 +139,33 @@ def deliveries(engine: Engine, status: str = "sent") -> list[tuple[int, datetime
             )
         ).all()
     return [(row[0], row[1]) for row in rows]
+
+
+def set_schedule(engine: Engine, habit_ids: list[int], at: clock_time, due: datetime) -> None:
+    """Give habits an exact local time and next occurrence (seed_due truncates to minutes)."""
+    from sqlalchemy import update
+
+    with engine.begin() as conn:
+        conn.execute(
+            update(Habit).where(Habit.id.in_(habit_ids)).values(time=at, next_reminder_at=due)
+        )
+
+
+def habit_chats(engine: Engine) -> dict[int, int]:
+    """Habit id → its owner's chat id."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(Habit.id, User.telegram_chat_id).join(User, User.id == Habit.user_id)
+        ).all()
+    return {row[0]: row[1] for row in rows}
+
+
+def most_in_window(stamps: list[float], window: float = 1.0) -> int:
+    """The most `stamps` inside any half-open window [t, t + window)."""
+    ordered = sorted(stamps)
+    best = start = 0
+    for end, stamp in enumerate(ordered):
+        while stamp - ordered[start] >= window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best

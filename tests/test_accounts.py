@@ -7,13 +7,13 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session as DbSession
 
 from habitctl.cli.exitcodes import ExitCode
 from habitctl.storage.models import LoginFailure, Session, User
 from tests.cli import PASSWORD, Cli
+from tests.users import logged_in
 
 LOGIN_HINT = "run `habitctl login`"
 
@@ -46,12 +46,12 @@ def test_register_stores_the_username_lower_case(cli: Cli, engine: Engine) -> No
     assert login(cli, "ALICE_99").exit_code == 0
 
 
-@pytest.mark.parametrize("username", ["ab", "a" * 33, "al-ice", "alice smith", "élise", ""])
-def test_register_refuses_a_bad_username(cli: Cli, engine: Engine, username: str) -> None:
-    outcome = register(cli, username, PASSWORD, "--json")
-    assert outcome.exit_code == ExitCode.INVALID_INPUT, outcome
-    assert outcome.error()["field"] == "username"
-    assert "3 to 32 characters" in outcome.error()["message"]
+def test_register_refuses_a_bad_username(cli: Cli, engine: Engine) -> None:
+    for username in ("ab", "a" * 33, "al-ice", "alice smith", "élise", "", "x" * 10_000):
+        outcome = register(cli, username, PASSWORD, "--json")
+        assert outcome.exit_code == ExitCode.INVALID_INPUT, (username, outcome)
+        assert outcome.error()["field"] == "username"
+        assert "3 to 32 characters" in outcome.error()["message"]
     assert user_count(engine) == 0
 
 
@@ -106,9 +106,9 @@ def test_without_a_keyring_the_token_file_is_private_and_the_cli_says_so_once(cl
 
 def test_habitctl_token_overrides_the_stored_token(cli: Cli) -> None:
     cli.signup()
-    bob = cli.as_user("bob").signup()
+    bob = logged_in(cli.as_user("bob"))
     assert cli.ok("whoami", "--json").json()["username"] == "alice"
-    as_bob = cli("whoami", "--json", HABITCTL_TOKEN=stored_token(bob))
+    as_bob = cli("whoami", "--json", HABITCTL_TOKEN=bob.env["HABITCTL_TOKEN"])
     assert as_bob.json()["username"] == "bob"
     forged = cli("list", HABITCTL_TOKEN="not-a-token")
     assert forged.exit_code == ExitCode.AUTHENTICATION
@@ -130,7 +130,7 @@ def test_logout_revokes_the_session_and_forgets_the_token(cli: Cli, engine: Engi
 
 
 def test_whoami_shows_the_user(cli: Cli) -> None:
-    cli.signup()
+    logged_in(cli)
     assert cli.ok("whoami", "--json").json() == {
         "username": "alice",
         "timezone": "UTC",
@@ -210,8 +210,8 @@ def test_four_failures_do_not_lock_and_a_success_resets_the_count(cli: Cli) -> N
     for _ in range(4):
         login(cli, "alice", "wrong password")
     assert login(cli, "alice").exit_code == 0
-    for _ in range(4):
-        login(cli, "alice", "wrong password")
+    # Without the reset, this would be the fifth failure and lock the name.
+    login(cli, "alice", "wrong password")
     assert login(cli, "alice").exit_code == 0
 
 
@@ -227,18 +227,18 @@ def test_password_stdin_must_carry_a_password_and_a_pipe_needs_the_flag(cli: Cli
     assert "--username" in no_name.stderr
 
 
-@pytest.mark.parametrize("zone", ["Mars/Olympus", "europe/berlin", "", "../etc/passwd", "A" * 10_000])
-def test_profile_refuses_a_timezone_that_is_not_iana(cli: Cli, zone: str) -> None:
-    cli.signup()
-    outcome = cli("profile", "--timezone", zone, "--json")
-    assert outcome.exit_code == ExitCode.INVALID_INPUT, outcome
-    assert outcome.error()["field"] == "timezone"
-    assert len(outcome.stderr) < 400
+def test_profile_refuses_a_timezone_that_is_not_iana(cli: Cli) -> None:
+    logged_in(cli)
+    for zone in ("Mars/Olympus", "europe/berlin", "", "../etc/passwd", "UTC\0", "A" * 10_000):
+        outcome = cli("profile", "--timezone", zone, "--json")
+        assert outcome.exit_code == ExitCode.INVALID_INPUT, (zone[:20], outcome)
+        assert outcome.error()["field"] == "timezone"
+        assert len(outcome.stderr) < 400
     assert cli.ok("profile", "--json").json()["timezone"] == "UTC"
 
 
 def test_a_new_timezone_moves_every_reminder_to_the_new_local_time(cli: Cli) -> None:
-    cli.signup()
+    logged_in(cli)
     useful = cli.add("stretch", "--at", "07:30", "--place", "home", "--reward", "tea")
     pleasant = cli.add("tea", "--at", "07:35", "--place", "home", "--pleasant")
     assert useful["next_reminder_at"].endswith("T07:30:00Z")
@@ -253,7 +253,7 @@ def test_a_new_timezone_moves_every_reminder_to_the_new_local_time(cli: Cli) -> 
 
 
 def test_profile_sets_the_telegram_username(cli: Cli) -> None:
-    cli.signup()
+    logged_in(cli)
     profile = cli.ok("profile", "--telegram-username", "@alice_t", "--json").json()
     assert profile["telegram_username"] == "alice_t"
     too_long = cli("profile", "--telegram-username", "x" * 10_000)

@@ -4,7 +4,7 @@ and bad input that must fail with one line naming the field and change nothing."
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,6 +12,7 @@ import pytest
 
 from habitctl.cli.exitcodes import ExitCode
 from tests.cli import Cli
+from tests.users import logged_in
 
 WHEN = ("--at", "07:30", "--place", "kitchen")
 EXPECTED_FORM = "I will [ACTION] at [HH:MM] in [PLACE]"
@@ -36,7 +37,7 @@ HABIT_KEYS = {
 
 @pytest.fixture
 def alice(cli: Cli) -> Cli:
-    return cli.signup()
+    return logged_in(cli)
 
 
 def habits(cli: Cli) -> list[dict[str, Any]]:
@@ -123,23 +124,24 @@ def test_explicit_options_win_over_the_sentence(alice: Cli) -> None:
     assert (habit["action"], habit["time"], habit["place"]) == ("meditate", "08:15", "garden")
 
 
-@pytest.mark.parametrize(
-    "sentence",
-    ["I will meditate in the bedroom", "I will meditate at dawn", "Я буду медитировать утром"],
-)
-def test_a_sentence_that_does_not_parse_shows_the_expected_form(alice: Cli, sentence: str) -> None:
-    outcome = alice("add", sentence, "--pleasant")
+def test_a_sentence_that_does_not_parse_shows_the_expected_form(alice: Cli) -> None:
+    for sentence in ("I will meditate in the bedroom", "Я буду медитировать утром"):
+        outcome = alice("add", sentence, "--pleasant")
+        assert outcome.exit_code == ExitCode.INVALID_INPUT, sentence
+        assert EXPECTED_FORM in outcome.stderr
+    # The form is right but the time is not: say what is wrong with the time.
+    outcome = alice("add", "I will meditate at dawn in the bedroom", "--pleasant", "--json")
     assert outcome.exit_code == ExitCode.INVALID_INPUT
-    assert EXPECTED_FORM in outcome.stderr
+    assert outcome.error()["field"] == "time"
     assert habits(alice) == []
 
 
-@pytest.mark.parametrize(("missing", "given"), [("time", ("--place", "x")), ("place", ("--at", "07:00"))])
-def test_add_without_time_or_place_is_refused(alice: Cli, missing: str, given: tuple[str, str]) -> None:
-    outcome = alice("add", "stretch", *given, "--reward", "tea", "--json")
-    assert outcome.exit_code == ExitCode.INVALID_INPUT
-    assert outcome.error()["field"] == missing
-    assert "required" in outcome.error()["message"]
+def test_add_without_time_or_place_is_refused(alice: Cli) -> None:
+    for missing, given in (("time", ("--place", "x")), ("place", ("--at", "07:00"))):
+        outcome = alice("add", "stretch", *given, "--reward", "tea", "--json")
+        assert outcome.exit_code == ExitCode.INVALID_INPUT
+        assert outcome.error()["field"] == missing
+        assert "required" in outcome.error()["message"]
     assert habits(alice) == []
 
 
@@ -151,7 +153,8 @@ def test_list_shows_own_habits_as_a_table_and_as_json(alice: Cli) -> None:
     tea = alice.add("drink tea", *WHEN, "--pleasant")
     alice.add("stretch", *WHEN, "--linked", str(tea["id"]))
     table = alice.ok("list").stdout
-    assert "drink tea" in table and "stretch" in table
+    assert "drink tea" in table
+    assert "stretch" in table
     assert "\x1b[" not in table  # NO_COLOR and not a terminal: no escape codes
     listed = habits(alice)
     assert [habit["id"] for habit in listed] == [tea["id"], tea["id"] + 1]
@@ -218,7 +221,7 @@ def test_public_needs_no_login_and_pages_through_public_habits(alice: Cli) -> No
     assert len(stranger.ok("public", "--per-page", "100", "--json").json()) == 22
     assert stranger.ok("public", "--page", "9", "--json").json() == []
     assert "No public habits" in stranger.ok("public", "--page", "9").stdout
-    assert "habit 0" in stranger.ok("public", "--per-page", "1").stdout
+    assert "alice" in stranger.ok("public", "--per-page", "1").stdout
 
 
 @pytest.mark.parametrize("args", [("--per-page", "101"), ("--per-page", "0"), ("--page", "0")])
@@ -244,21 +247,15 @@ def test_done_is_recorded_once_per_local_day(alice: Cli) -> None:
     assert past == {"habit_id": int(habit), "date": "2024-02-29", "new": True}
 
 
-@pytest.mark.parametrize("day", ["tomorrow", "2024-13-01", "29.02.2024", "", "9999-12-31"])
-def test_done_refuses_a_bad_or_future_date(alice: Cli, day: str) -> None:
+def test_done_refuses_a_bad_or_future_date(alice: Cli) -> None:
     habit = str(alice.add("stretch", *WHEN, "--reward", "tea")["id"])
-    outcome = alice("done", habit, "--date", day, "--json")
-    assert outcome.exit_code == ExitCode.INVALID_INPUT
-    assert outcome.error()["field"] == "date"
+    soon = (datetime.now(UTC).date() + timedelta(days=2)).isoformat()
+    for day in ("tomorrow", "2024-13-01", "29.02.2024", "", "9999-12-31", soon):
+        outcome = alice("done", habit, "--date", day, "--json")
+        assert outcome.exit_code == ExitCode.INVALID_INPUT, day
+        assert outcome.error()["field"] == "date"
+    assert "future" in alice("done", habit, "--date", soon).stderr
     assert alice.ok("done", habit, "--json").json()["new"] is True  # nothing was recorded
-
-
-def test_done_refuses_a_future_date(alice: Cli) -> None:
-    habit = str(alice.add("stretch", *WHEN, "--reward", "tea")["id"])
-    tomorrow = (date.today() + timedelta(days=2)).isoformat()
-    outcome = alice("done", habit, "--date", tomorrow)
-    assert outcome.exit_code == ExitCode.INVALID_INPUT
-    assert "future" in outcome.stderr
 
 
 # errors and exit codes
@@ -316,35 +313,46 @@ BAD_INPUT = [
 ]
 
 
-@pytest.mark.parametrize(("args", "field"), BAD_INPUT, ids=lambda v: str(v)[:40])
-def test_bad_input_names_the_field_and_changes_nothing(
-    alice: Cli, args: tuple[str, ...], field: str
-) -> None:
+def test_bad_input_names_the_field_and_changes_nothing(alice: Cli) -> None:
+    # One user for all cases: registering costs two argon2 hashes.
     alice.add("drink tea", *WHEN, "--pleasant")
     before = habits(alice)
-    outcome = alice(*args)
-    assert outcome.exit_code == ExitCode.INVALID_INPUT, outcome
-    assert outcome.stderr.count("\n") == 1, outcome.stderr
-    assert len(outcome.stderr) < 400
-    assert field.split("_")[0] in outcome.stderr.lower()
-    assert "Traceback" not in outcome.stderr
-    assert outcome.stdout == ""
+    for args, field in BAD_INPUT:
+        outcome = alice(*args)
+        case = (args[:2], field, outcome.stderr[:200])
+        assert outcome.exit_code == ExitCode.INVALID_INPUT, case
+        assert outcome.stderr.count("\n") == 1, case
+        assert len(outcome.stderr) < 400, case
+        assert field.split("_")[0] in outcome.stderr.lower(), case
+        assert "Traceback" not in outcome.stderr
+        assert outcome.stdout == ""
+        assert alice(*args, "--json").error()["field"] == field, case
     assert habits(alice) == before
-    assert alice(*args, "--json").error()["field"] == field
 
 
-@pytest.mark.parametrize("command", ["show", "edit", "rm", "done"])
-def test_unknown_and_non_numeric_ids(alice: Cli, command: str) -> None:
+def test_unknown_and_non_numeric_ids(alice: Cli) -> None:
     habit = alice.add("stretch", *WHEN, "--reward", "tea")
     before = habits(alice)
-    extra = {"edit": ("--place", "garden"), "rm": ("--yes",)}.get(command, ())
-    for bad_id, code in (("9999", ExitCode.NOT_FOUND), ("abc", ExitCode.INVALID_INPUT),
-                         ("0", ExitCode.INVALID_INPUT), ("1.5", ExitCode.INVALID_INPUT),
-                         ("99999999999999999999", ExitCode.INVALID_INPUT),
-                         (LONG, ExitCode.INVALID_INPUT)):  # fmt: skip
+    for command, extra, bad_id, code in _bad_ids():
         outcome = alice(command, bad_id, *extra, "--json")
-        assert outcome.exit_code == code, (bad_id, outcome)
+        assert outcome.exit_code == code, (command, bad_id, outcome)
         assert outcome.error()["field"] == "id"
         assert len(outcome.stderr) < 400
     assert habits(alice) == before
     assert alice("show", str(habit["id"])).exit_code == ExitCode.OK
+
+
+def _bad_ids() -> list[tuple[str, tuple[str, ...], str, ExitCode]]:
+    extras: dict[str, tuple[str, ...]] = {"edit": ("--place", "garden"), "rm": ("--yes",)}
+    return [
+        (command, extras.get(command, ()), bad_id, code)
+        for command in ("show", "edit", "rm", "done")
+        for bad_id, code in (
+            ("9999", ExitCode.NOT_FOUND),
+            ("abc", ExitCode.INVALID_INPUT),
+            ("0", ExitCode.INVALID_INPUT),
+            ("1.5", ExitCode.INVALID_INPUT),
+            ("99999999999999999999", ExitCode.INVALID_INPUT),
+            (LONG, ExitCode.INVALID_INPUT),
+        )
+    ]

@@ -247,6 +247,7 @@ def rm(
                 habit = get_own(db, rt.user(db), number)
                 prompt = f"Delete habit {number} ({habit.action!r}) and its history?"
             if not typer.confirm(prompt):
+                typer.echo(f"Kept habit {number}.")
                 raise typer.Exit(0)
         with rt.transaction() as db:
             delete_habit(db, rt.user(db), number)

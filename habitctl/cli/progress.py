@@ -115,7 +115,8 @@ def stats(
         number = parse_id(habit_id) if habit_id is not None else None
         data, marks, weeks = _stats_data(rt, number, days)
     if as_json:
-        emit_json(data["habits"][0] if number is not None else data)
+        context = {key: data[key] for key in ("date", "timezone", "days")}
+        emit_json({**data["habits"][0], **context} if number is not None else data)
         return
     from habitctl.cli.output import console
     from habitctl.cli.progress_view import habit_report, stats_table

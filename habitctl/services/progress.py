@@ -71,7 +71,19 @@ def first_due(habit: Habit, owner: User) -> date:
     tz = zone(owner.timezone)
     if habit.next_reminder_at is not None:
         return timing.scheduled_date(habit.next_reminder_at, habit.time, tz)
+    return _first_day(habit, owner)
+
+
+def _first_day(habit: Habit, owner: User) -> date:
+    tz = zone(owner.timezone)
     return timing.local_date(timing.first_occurrence(habit.time, tz, habit.created_at), tz)
+
+
+def scheduled_on(habit: Habit, owner: User, day: date) -> bool:
+    """Whether a reminder falls on local `day`: one of its days, and not before the first."""
+    return day >= _first_day(habit, owner) and streaks.is_scheduled(
+        day, first_due(habit, owner), habit.periodicity_days
+    )
 
 
 def progress(
@@ -105,8 +117,8 @@ def follow_up(habit: Habit, actions: dict[int, str]) -> str | None:
 def today(db: Session, owner: User, now: datetime) -> tuple[date, list[TodayEntry]]:
     """The owner's local date and the habits it holds, in time order.
 
-    A habit is listed when its reminder falls today, when it was done today, or when today
-    is the last day to keep its streak alive.
+    A habit is listed when its reminder falls today (never before its first reminder day),
+    when it was done today, or when today is the last day to keep its streak alive.
     """
     tz = zone(owner.timezone)
     day = timing.local_date(now, tz)
@@ -119,7 +131,7 @@ def today(db: Session, owner: User, now: datetime) -> tuple[date, list[TodayEntr
         days_done = done.get(habit.id, set())
         numbers = streaks.streaks(periods, days_done, day, 1)
         period_done = periods.index(day) in streaks.done_periods(periods, days_done, day)
-        scheduled = streaks.is_scheduled(day, first_due(habit, owner), habit.periodicity_days)
+        scheduled = scheduled_on(habit, owner, day)
         last_chance = numbers.days_until_break == 0 and not period_done
         if not (scheduled or day in days_done or last_chance):
             continue

@@ -12,7 +12,7 @@ import csv
 import io
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -88,7 +88,8 @@ def export_csv(db: Session, owner: User, now: datetime) -> str:
 
     Like Loop, rows run from today back to the oldest completion, newest first, dates as
     YYYY-MM-DD, cells 2 (done that day), 1 (not that day, but its period is done) or 0.
-    Loop ends every line with a stray comma; we write plain RFC 4180 rows instead.
+    Loop ends every line with a stray comma (an empty last column to a CSV reader); we leave
+    it out, so each row has exactly one cell per column.
     """
     habits = list_own(db, owner)
     done = completions_by_habit(db, owner)
@@ -180,7 +181,7 @@ def _parse_instant(value: Any, field: str) -> datetime | None:
         raise _bad(
             field, f"{value!r} is not an ISO 8601 instant with a zone, such as 2026-01-31T07:30:00Z"
         )
-    return instant
+    return instant.astimezone(UTC)
 
 
 def _list(document: dict[str, Any], key: str) -> list[Any]:

@@ -1,0 +1,370 @@
+"""Daemon budgets (SPEC §11) on a throwaway PostgreSQL with 1,000,000 habits.
+
+1. Idle tick: `EXPLAIN (ANALYZE, BUFFERS)` of the daemon's own claim statement (captured from
+   `habitctl.services.reminders.claim_due`, `now` = the database's `now()`, LIMIT batch_size,
+   FOR UPDATE SKIP LOCKED) with nothing due: an index scan on ix_habits_next_reminder_at,
+   execution under 5 ms.
+2. Throughput: `--due` reminders due in the same minute (distinct users), delivered by real
+   `habitctl-daemon` processes to the fake Bot API with no rate limit: reminders per second
+   from the first to the last sendMessage the fake recorded, each exactly once.
+3. Rate limit: `--limited-due` reminders with send_rate_per_second = `--rate`: the achieved
+   rate as a fraction of the limit (≥ 95 %), and the busiest one-second window.
+2 and 3 run with one daemon and with `--replicas` daemons on the same database.
+
+    python benchmarks/daemon.py [--habits 1000000] [--due 10000] [--replicas 3]
+                                [--limited-due 900] [--rate 30] [--profile DIR]
+
+`--profile DIR` records the single-daemon unlimited run with py-spy (if on PATH or beside the
+interpreter) and prints where the daemon's time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path[0] = str(Path(__file__).resolve().parent.parent)  # the repository root, not benchmarks/
+
+from sqlalchemy import Engine, event, func, text  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+
+from benchmarks.common import DATABASE, machine, migrated_engine, postgres, seed, verdict  # noqa: E402
+from habitctl.services.reminders import claim_due  # noqa: E402
+from tests.daemon_harness import DaemonProcess, daemon_env  # noqa: E402
+from tests.fakebot import FakeBotAPI  # noqa: E402
+
+
+class _Captured(Exception):
+    pass
+
+
+def claim_statement(engine: Engine, batch_size: int) -> tuple[str, object]:
+    """The SQL and parameters `claim_due` sends, with `now` being the database's now()."""
+    captured: dict[str, object] = {}
+
+    def grab(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if "FOR UPDATE" in statement:
+            captured.update(sql=statement, params=parameters)
+            raise _Captured
+
+    event.listen(engine, "before_cursor_execute", grab)
+    try:
+        with Session(engine) as db, contextlib.suppress(_Captured):
+            claim_due(db, func.now(), batch_size)  # type: ignore[arg-type]
+    finally:
+        event.remove(engine, "before_cursor_execute", grab)
+    return str(captured["sql"]), captured["params"]
+
+
+def explain_idle_tick(engine: Engine, batch_size: int, repeats: int) -> tuple[str, float, float]:
+    """The plan text and the median execution and planning times (ms)."""
+    sql, params = claim_statement(engine, batch_size)
+    executions, plannings, plan = [], [], ""
+    for _ in range(repeats):
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + sql, params).all()  # type: ignore[arg-type]
+            conn.rollback()
+        plan = "\n".join(row[0] for row in rows)
+        executions.append(float(re.search(r"Execution Time: ([\d.]+)", plan)[1]))  # type: ignore[index]
+        plannings.append(float(re.search(r"Planning Time: ([\d.]+)", plan)[1]))  # type: ignore[index]
+    return plan, statistics.median(executions), statistics.median(plannings)
+
+
+@dataclass
+class Delivery:
+    label: str
+    due: int
+    replicas: int
+    rate_limit: float
+    sent: int
+    unique: int
+    seconds: float
+    busiest_second: int
+    rejected_429: int
+
+    @property
+    def per_second(self) -> float:
+        return (self.sent - 1) / self.seconds if self.sent > 1 and self.seconds > 0 else 0.0
+
+    @property
+    def exactly_once(self) -> bool:
+        return self.sent == self.unique == self.due
+
+
+def make_due(engine: Engine, first_id: int, count: int) -> None:
+    """`count` habits (distinct users) due a few seconds ago, all at the same instant."""
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                """
+                UPDATE habits
+                SET next_reminder_at = date_trunc('second', now()) - interval '5 seconds',
+                    time = ((date_trunc('second', now()) - interval '5 seconds')
+                            AT TIME ZONE 'UTC')::time
+                WHERE id BETWEEN :first AND :last
+                """
+            ),
+            {"first": first_id, "last": first_id + count - 1},
+        )
+
+
+def delivered(engine: Engine, first_id: int, count: int) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                text(
+                    "SELECT count(*) FROM reminder_deliveries "
+                    "WHERE habit_id BETWEEN :first AND :last AND status = 'sent'"
+                ),
+                {"first": first_id, "last": first_id + count - 1},
+            ).scalar_one()
+        )
+
+
+def busiest_window(stamps: list[float]) -> int:
+    """Most sends within any one-second window."""
+    best, start = 0, 0
+    for end, ts in enumerate(stamps):
+        while ts - stamps[start] >= 1.0:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def find_py_spy() -> str | None:
+    beside = Path(sys.executable).with_name("py-spy")
+    return str(beside) if beside.exists() else shutil.which("py-spy")
+
+
+def run_delivery(
+    *,
+    label: str,
+    engine: Engine,
+    url: str,
+    fake: FakeBotAPI,
+    logs: Path,
+    first_id: int,
+    due: int,
+    replicas: int,
+    rate: float,
+    batch_size: int | None,
+    profile_to: Path | None = None,
+) -> Delivery:
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM send_slots")
+    fake.reset()
+    overrides = {"HABITCTL_DAEMON_SEND_RATE_PER_SECOND": str(rate)}
+    if batch_size:
+        overrides["HABITCTL_DAEMON_BATCH_SIZE"] = str(batch_size)
+    env = daemon_env(url, fake, **overrides)
+    slug = re.sub(r"[^a-z0-9]+", "-", label)
+    daemons: list[DaemonProcess] = []
+    spy: subprocess.Popen[bytes] | None = None
+    try:
+        for i in range(replicas):
+            daemons.append(DaemonProcess(env, logs / f"{slug}-{i}.log"))
+        for daemon in daemons:
+            daemon.wait_for_log("daemon ready", timeout=60)
+        py_spy = find_py_spy() if profile_to is not None else None
+        if py_spy and profile_to is not None:
+            spy = subprocess.Popen(
+                [
+                    py_spy,
+                    "record",
+                    "--pid",
+                    str(daemons[0].proc.pid),
+                    "--format",
+                    "raw",
+                    "--rate",
+                    "200",
+                    "--output",
+                    str(profile_to),
+                    "--nonblocking",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            time.sleep(1.0)
+        make_due(engine, first_id, due)
+        expected_s = due / rate if rate else due / 100
+        deadline = time.monotonic() + max(60.0, 3 * expected_s)
+        while delivered(engine, first_id, due) < due:
+            if time.monotonic() > deadline:
+                print(f"  {label}: timed out, {delivered(engine, first_id, due)}/{due} delivered")
+                break
+            if any(d.proc.poll() is not None for d in daemons):
+                raise RuntimeError(f"a daemon exited early:\n{daemons[0].log()[-3000:]}")
+            time.sleep(0.25)
+    finally:
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            try:
+                spy.wait(30)
+            except subprocess.TimeoutExpired:
+                spy.kill()
+                spy.wait()
+        for daemon in daemons:
+            try:
+                daemon.stop(timeout=15)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
+    calls = fake.calls("sendMessage")
+    ok = sorted((c for c in calls if c["status"] == 200), key=lambda c: c["ts"])
+    stamps = [c["ts"] for c in ok]
+    return Delivery(
+        label=label,
+        due=due,
+        replicas=replicas,
+        rate_limit=rate,
+        sent=len(ok),
+        unique=len({c["params"]["chat_id"] for c in ok}),
+        seconds=stamps[-1] - stamps[0] if len(stamps) > 1 else 0.0,
+        busiest_second=busiest_window(stamps),
+        rejected_429=sum(1 for c in calls if c["status"] == 429),
+    )
+
+
+def summarise_profile(raw: Path, top: int = 25) -> list[str]:
+    """py-spy raw (collapsed) stacks: share of samples per function, inclusive and self."""
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        total += count
+        frames = [re.sub(r" \((.*/)?", " (", f) for f in stack.split(";")]
+        for frame in set(frames):
+            inclusive[frame] += count
+        own[frames[-1]] += count
+    if not total:
+        return ["(no samples)"]
+    lines = [f"{total} samples; inclusive share (top {top}):"]
+    lines += [f"  {100 * n / total:5.1f}%  {frame}" for frame, n in inclusive.most_common(top)]
+    lines.append(f"self share (top {top}):")
+    lines += [f"  {100 * n / total:5.1f}%  {frame}" for frame, n in own.most_common(top)]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--habits", type=int, default=1_000_000)
+    parser.add_argument("--users", type=int, help="default: habits / 10")
+    parser.add_argument("--due", type=int, default=10_000, help="reminders, no rate limit")
+    parser.add_argument("--limited-due", type=int, default=900, help="reminders, rate-limited")
+    parser.add_argument("--rate", type=float, default=30.0, help="send_rate_per_second")
+    parser.add_argument("--replicas", type=int, default=3, help="daemons in the replica runs")
+    parser.add_argument("--batch-size", type=int, help="daemon batch_size (default: product's)")
+    parser.add_argument("--explain-repeats", type=int, default=20)
+    parser.add_argument("--profile", type=Path, help="directory for a py-spy profile")
+    args = parser.parse_args(argv)
+    users = args.users or max(1, args.habits // 10)
+    needed = 2 * args.due + 2 * args.limited_due
+    if needed > users:
+        parser.error(f"--due/--limited-due need {needed} distinct users; there are {users}")
+
+    logs = Path(tempfile.mkdtemp(prefix="habitctl-bench-daemon-"))
+    results: list[Delivery] = []
+    with postgres() as cluster:
+        engine = migrated_engine(cluster)
+        url = cluster.url(DATABASE)
+        try:
+            took = seed(engine, args.habits, users)
+            print(f"seeded {args.habits} habits, {users} users in {took:.1f}s ({machine()})")
+            batch = args.batch_size or 100
+            plan, execution_ms, planning_ms = explain_idle_tick(engine, batch, args.explain_repeats)
+            print("\nidle tick: EXPLAIN (ANALYZE, BUFFERS) of the claim statement")
+            print("\n".join("  " + line for line in plan.splitlines()))
+            index_scan = bool(re.search(r"Index Scan using ix_habits_next_reminder_at", plan))
+            with FakeBotAPI() as fake:
+                first = 1
+                runs = [(1, args.due, 0.0), (1, args.limited_due, args.rate)]
+                if args.replicas > 1:
+                    runs += [
+                        (args.replicas, args.due, 0.0),
+                        (args.replicas, args.limited_due, args.rate),
+                    ]
+                for replicas, due, rate in runs:
+                    label = f"{replicas} daemon{'s' if replicas > 1 else ''} " + (
+                        f"limit {rate:g}/s" if rate else "no limit"
+                    )
+                    profile_to = None
+                    if args.profile is not None and replicas == 1 and not rate:
+                        args.profile.mkdir(parents=True, exist_ok=True)
+                        profile_to = args.profile / "daemon-unlimited.txt"
+                    result = run_delivery(
+                        label=label,
+                        engine=engine,
+                        url=url,
+                        fake=fake,
+                        logs=logs,
+                        first_id=first,
+                        due=due,
+                        replicas=replicas,
+                        rate=rate,
+                        batch_size=args.batch_size,
+                        profile_to=profile_to,
+                    )
+                    first += due
+                    results.append(result)
+                    print(
+                        f"\n{label}: {result.sent} sent ({result.unique} distinct chats) of "
+                        f"{due} due in {result.seconds:.2f}s = {result.per_second:.0f}/s; "
+                        f"busiest second {result.busiest_second}; 429s {result.rejected_429}"
+                    )
+                    if profile_to is not None:
+                        if profile_to.exists():
+                            print(f"\npy-spy profile of one daemon ({profile_to}):")
+                            print("\n".join(summarise_profile(profile_to)))
+                        else:
+                            print("\n(no py-spy profile: py-spy not installed or not permitted)")
+        finally:
+            engine.dispose()
+    shutil.rmtree(logs, ignore_errors=True)
+
+    print("\nsummary")
+    print(f"ratio idle-tick: execution {execution_ms:.3f} ms / 5 ms = {execution_ms / 5:.3f}")
+    for r in results:
+        if r.rate_limit:
+            print(
+                f"ratio {r.label}: achieved {r.per_second:.2f}/s / limit {r.rate_limit:g}/s "
+                f"= {r.per_second / r.rate_limit:.3f}"
+            )
+        else:
+            print(f"ratio {r.label}: {r.per_second:.0f}/s / 1000/s = {r.per_second / 1000:.3f}")
+    scan = "Index Scan on ix_habits_next_reminder_at" if index_scan else "no index scan"
+    met = "MET" if index_scan else "MISSED"
+    print(f"budget idle-tick plan: measured {scan}, limit index scan, {met}")
+    print(
+        verdict("idle-tick execution", execution_ms, 5, " ms", at_most=True)
+        + f" (planning {planning_ms:.3f} ms)"
+    )
+    for r in results:
+        name = f"delivery {r.label}"
+        if r.rate_limit:
+            print(verdict(name, 100 * r.per_second / r.rate_limit, 95, "%", at_most=False))
+        else:
+            print(verdict(name, r.per_second, 1000, "/s", at_most=False))
+        once = "MET" if r.exactly_once else "MISSED"
+        print(
+            f"budget exactly-once {r.label}: measured {r.sent} sent, {r.unique} distinct, "
+            f"limit {r.due}, {once}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

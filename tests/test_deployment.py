@@ -1,0 +1,301 @@
+"""SPEC §9 without a Docker engine: the compose file read, checked, and its commands run.
+
+Each service's `command` runs exactly as `docker-compose.yml` writes it, as a local process,
+with its `environment` interpolated from `.env.example` the way Compose does it, and the host
+`db` pointed at the throwaway PostgreSQL of the test run. The image is proven by building the
+wheel from what the Dockerfile copies and installing it with the Dockerfile's command.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from sqlalchemy.engine import make_url
+
+from tests.api import add_public
+from tests.cli import Cli
+from tests.pg import PostgresCluster, free_port
+from tests.test_api_serve import running, wait_until_healthy
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+# ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error}, $VAR; $$ is a "$".
+_VARIABLE = re.compile(
+    r"\$(?:(?P<escaped>\$)|\{(?P<braced>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}|(?P<bare>\w+))"
+)
+
+
+def compose() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())  # type: ignore[no-any-return]
+
+
+def env_example() -> dict[str, str]:
+    values = {}
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip()
+    return values
+
+
+def interpolate(text: str, env: dict[str, str]) -> str:
+    """What Compose makes of `text`; a `:?`/`?` variable that is missing raises ValueError."""
+
+    def one(match: re.Match[str]) -> str:
+        if match["escaped"]:
+            return "$"
+        name = match["braced"] or match["bare"]
+        value, op, arg = env.get(name), match["op"], match["arg"]
+        unset = value is None or (value == "" and op is not None and op.startswith(":"))
+        if op and op.endswith("-") and unset:
+            return str(arg)
+        if op and op.endswith("?") and unset:
+            raise ValueError(f"{name}: {arg}")
+        return value or ""
+
+    return _VARIABLE.sub(one, text)
+
+
+def variables(data: Any) -> Iterator[str]:
+    """Every variable the compose file reads, anywhere in it."""
+    if isinstance(data, dict):
+        for value in data.values():
+            yield from variables(value)
+    elif isinstance(data, list):
+        for value in data:
+            yield from variables(value)
+    elif isinstance(data, str):
+        for match in _VARIABLE.finditer(data):
+            if not match["escaped"]:
+                yield match["braced"] or match["bare"]
+
+
+def service_env(service: str, env: dict[str, str]) -> dict[str, str]:
+    declared = compose()["services"][service].get("environment", {})
+    return {key: interpolate(str(value), env) for key, value in declared.items()}
+
+
+def compose_order() -> list[str]:
+    """Services in the order `docker compose up` starts them (dependencies first)."""
+    services = compose()["services"]
+    order: list[str] = []
+
+    def visit(name: str) -> None:
+        for dependency in services[name].get("depends_on", {}):
+            visit(dependency)
+        if name not in order:
+            order.append(name)
+
+    for name in services:
+        visit(name)
+    return order
+
+
+def test_every_variable_the_compose_file_reads_is_in_env_example() -> None:
+    read = set(variables(compose()))
+    assert read, "the compose file reads its settings from .env"
+    assert read - set(env_example()) == set()
+    # Container-side variables escaped as $${...} are the container's business, not .env's.
+    assert "POSTGRES_USER" in read
+
+
+def test_only_the_bot_token_needs_filling_in() -> None:
+    filled = {**env_example(), "TELEGRAM_BOT_TOKEN": "123:abc"}
+    for service in compose()["services"]:
+        service_env(service, filled)  # raises on a required variable left empty
+    for bare in ({"TELEGRAM_BOT_TOKEN": "123:abc"}, filled):  # no .env beyond the token too
+        url = service_env("api", bare)["HABITCTL_DATABASE_URL"]
+        assert make_url(url).host == "db"
+        assert service_env("daemon", bare)["HABITCTL_TELEGRAM_BOT_TOKEN"] == "123:abc"
+    with pytest.raises(ValueError, match="TELEGRAM_BOT_TOKEN"):
+        service_env("daemon", env_example())
+
+
+def test_every_service_has_a_health_check_or_a_completion_condition() -> None:
+    services = compose()["services"]
+    conditions = {
+        dependency: spec["condition"]
+        for service in services.values()
+        for dependency, spec in service.get("depends_on", {}).items()
+    }
+    for name, service in services.items():
+        completes = conditions.get(name) == "service_completed_successfully"
+        assert "healthcheck" in service or completes, name
+        if completes:
+            assert service["restart"] == "no", f"{name} runs once"
+    assert conditions["db"] == "service_healthy"
+    assert "pg_isready" in str(services["db"]["healthcheck"]["test"])
+    assert services["daemon"]["restart"] == "unless-stopped"
+    assert compose_order().index("migrate") < compose_order().index("api")
+
+
+def test_the_database_lives_in_a_named_volume() -> None:
+    config = compose()
+    mounts = [str(volume).split(":") for volume in config["services"]["db"]["volumes"]]
+    named = [source for source, target, *_ in mounts if target == "/var/lib/postgresql/data"]
+    assert named, "the data directory is a volume"
+    assert named[0] in config["volumes"], "a named volume, which `docker compose down` keeps"
+
+
+def test_every_application_service_runs_the_one_image() -> None:
+    services = compose()["services"]
+    for name in ("migrate", "daemon", "api"):
+        assert services[name]["build"] == ".", name
+
+
+@pytest.fixture
+def compose_env(pg_cluster: PostgresCluster | None, isolated_environment: Path) -> dict[str, str]:
+    """.env.example's values, with its database and role made on the throwaway cluster."""
+    if pg_cluster is None:
+        pytest.skip("PostgreSQL binaries not installed")
+    env = {**env_example(), "TELEGRAM_BOT_TOKEN": "123:abc"}
+    database = f"{env['POSTGRES_DB']}_{os.getpid()}_{free_port()}"
+    pg_cluster.execute(
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = "
+        f"'{env['POSTGRES_USER']}') THEN CREATE ROLE {env['POSTGRES_USER']} LOGIN "
+        f"PASSWORD '{env['POSTGRES_PASSWORD']}'; END IF; END $$"
+    )
+    pg_cluster.execute(f"CREATE DATABASE {database} OWNER {env['POSTGRES_USER']}")
+    env["POSTGRES_DB"] = database
+    env["PG_PORT"] = str(pg_cluster.port)
+    return env
+
+
+def local(service: str, env: dict[str, str]) -> dict[str, str]:
+    """The service's environment on this machine: `db` is the test's PostgreSQL."""
+    values = service_env(service, env)
+    url = make_url(values["HABITCTL_DATABASE_URL"])
+    assert url.host == "db"
+    values["HABITCTL_DATABASE_URL"] = url.set(
+        host="127.0.0.1", port=int(env["PG_PORT"])
+    ).render_as_string(hide_password=False)
+    # Containers have the image's venv first on PATH; here it is the test's.
+    values["PATH"] = f"{BIN}{os.pathsep}{os.environ['PATH']}"
+    return values
+
+
+def command(service: str) -> list[str]:
+    return shlex.split(compose()["services"][service]["command"])
+
+
+def run(
+    argv: list[str], env: dict[str, str], cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        argv,
+        env={**os.environ, **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_migrate_then_api_run_as_compose_writes_them(
+    compose_env: dict[str, str], isolated_environment: Path
+) -> None:
+    migrate_env = local("migrate", compose_env)
+    first = run(command("migrate"), migrate_env)
+    assert first.returncode == 0, first.stderr
+    again = run(command("migrate"), migrate_env)  # every `docker compose up` runs it again
+    assert again.returncode == 0, again.stderr
+    assert "already at revision" in again.stdout
+
+    api_env = local("api", compose_env)
+    habit = add_public(
+        Cli(api_env["HABITCTL_DATABASE_URL"], isolated_environment, "composer").signup(), "plank"
+    )
+    # A container has its own network; here the port must not collide with anything else.
+    api_env["HABITCTL_API_PORT"] = str(free_port())
+    with running(command("api"), api_env) as process:
+        base = f"http://127.0.0.1:{api_env['HABITCTL_API_PORT']}"
+        wait_until_healthy(base, process)
+        listed = httpx.get(f"{base}/public/habits", timeout=5).json()["items"]
+        assert [item["id"] for item in listed] == [habit["id"]]
+        kind, *health = compose()["services"]["api"]["healthcheck"]["test"]
+        assert kind == "CMD"
+        assert run(health, api_env).returncode == 0, "the compose health check passes"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(10) == 0
+
+
+def _dockerfile_build_sources() -> list[str]:
+    """What the Dockerfile's build stage copies into the build context of its wheel."""
+    build_stage = (ROOT / "Dockerfile").read_text().split("\nFROM ")[1]
+    sources = []
+    for line in build_stage.splitlines():
+        if line.startswith("COPY ") and "--from" not in line:
+            sources.extend(line.split()[1:-1])
+    assert "pyproject.toml" in sources
+    return sources
+
+
+@pytest.mark.slow
+def test_the_wheel_the_dockerfile_builds_installs_and_runs(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in _dockerfile_build_sources():
+        subprocess.run(["cp", "-r", str(ROOT / name), str(source / name)], check=True)
+    wheels = tmp_path / "wheels"
+    # Offline, only the project's own wheel can be built (--no-deps, no isolated build env).
+    built = run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+         "--no-cache-dir", "--wheel-dir", str(wheels), str(source)],
+        {},
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    (wheel,) = wheels.glob("habitctl-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    versions = {
+        f"migrations/versions/{p.name}" for p in (ROOT / "migrations/versions").glob("*.py")
+    }
+    needed = {"habitctl/api/app.py", "daemon/main.py", "migrations/env.py"}
+    assert needed | {"migrations/script.py.mako"} | versions <= names
+    entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
+    scripts = zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "habitctl = habitctl.cli.app:main" in scripts
+    assert "habitctl-daemon = daemon.main:main" in scripts
+
+    # A fresh venv whose only extra path is a copy of this environment's dependencies,
+    # without habitctl itself (installed editable here), so the wheel is all it can import.
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    deps = tmp_path / "deps"
+    deps.mkdir()
+    for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
+        if not entry.name.startswith(("habitctl", "__editable__", "daemon", "migrations")):
+            (deps / entry.name).symlink_to(entry)
+    (venv / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
+     / "deps.pth").write_text(f"{deps}\n")  # fmt: skip
+    python = venv / "bin" / "python"
+    install = run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-cache-dir",
+         "--no-index", f"--find-links={wheels}", "habitctl"],
+        {},
+    )  # fmt: skip
+    assert install.returncode == 0, install.stderr
+
+    env = {"HABITCTL_DATABASE_URL": f"sqlite:///{tmp_path / 'container.db'}"}
+    imports = "import habitctl, daemon, migrations as m; print(m.__file__)"
+    where = run([str(python), "-c", imports], env, cwd=tmp_path)  # not the checkout
+    assert where.stdout.startswith(str(venv)), where
+    version = run([str(venv / "bin" / "habitctl"), "--version"], env, cwd=tmp_path)
+    assert version.stdout.startswith("habitctl "), version
+    upgrade = run([str(venv / "bin" / "habitctl"), "db", "upgrade"], env, cwd=tmp_path)
+    assert upgrade.returncode == 0, upgrade.stderr
+    check = run([str(venv / "bin" / "habitctl-daemon"), "--check"], env, cwd=tmp_path)
+    assert check.returncode == 0, check.stderr
