@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, inspect, text
 
 from tests.pg import PostgresCluster, find_binaries
 
@@ -37,12 +37,36 @@ def postgres() -> Iterator[PostgresCluster]:
         cluster.remove()
 
 
-def migrated_engine(cluster: PostgresCluster, **kwargs: object) -> Engine:
+def migrated_engine(cluster: PostgresCluster) -> Engine:
+    """Roles created and the schema migrated as `habitctl db roles` / `db upgrade` do; the
+    engine returned is the superuser's (for seeding and EXPLAIN)."""
     from habitctl.storage.migrate import upgrade
 
-    engine = create_engine(cluster.url(DATABASE), **kwargs)  # type: ignore[arg-type]
-    upgrade(engine)
-    return engine
+    admin = create_engine(cluster.url(DATABASE))
+    try:
+        from habitctl.storage.roles import ensure_roles
+    except ImportError:  # before least-privilege roles: migrate as the superuser
+        upgrade(admin)
+        return admin
+    ensure_roles(admin)
+    owner = create_engine(cluster.url(DATABASE, user="habitctl_owner"))
+    try:
+        upgrade(owner)
+    finally:
+        owner.dispose()
+    return admin
+
+
+def role_url(cluster: PostgresCluster, role: str) -> str:
+    """The URL a component connects with: its own role when the roles exist."""
+    engine = create_engine(cluster.url(DATABASE))
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role})
+            exists = found.first() is not None
+    finally:
+        engine.dispose()
+    return cluster.url(DATABASE, user=role) if exists else cluster.url(DATABASE)
 
 
 # Set-based generation: one INSERT … SELECT generate_series per table. Foreign-key triggers
@@ -50,12 +74,22 @@ def migrated_engine(cluster: PostgresCluster, **kwargs: object) -> Engine:
 # construction). Users are in UTC with a linked chat; habits belong to user (id-1) % users + 1,
 # so habit ids 1..users belong to distinct users. Every 10th habit is pleasant (no reminder,
 # no reward); 30 % are public; the others are due in 1 to 25 hours (nothing due now).
-SEED_SQL = """
-SET session_replication_role = replica;
-INSERT INTO users (id, username, password_hash, timezone, telegram_chat_id, created_at)
-SELECT g, 'user' || g, 'x', 'UTC', 1000000000 + g, now()
-FROM generate_series(1, :users) AS g;
-SELECT setval('users_id_seq', :users);
+# Credentials and Telegram contact columns live in `users` or, from revision 0002 on, in
+# `user_credentials` / `user_contacts`: the columns are looked up, not assumed.
+USERS_SQL = """
+INSERT INTO {table} ({columns})
+SELECT {values} FROM generate_series(1, :users) AS g
+"""
+USER_VALUES = {
+    "id": "g",
+    "user_id": "g",
+    "username": "'user' || g",
+    "password_hash": "'x'",
+    "timezone": "'UTC'",
+    "telegram_chat_id": "1000000000 + g",
+    "created_at": "now()",
+}
+HABITS_SQL = """
 INSERT INTO habits (id, user_id, action, place, time, periodicity_days, duration_seconds,
                     is_pleasant, reward, linked_habit_id, is_public, next_reminder_at,
                     created_at, updated_at)
@@ -73,22 +107,34 @@ SELECT g,
        CASE WHEN g % 10 = 9 THEN NULL
             ELSE now() + make_interval(mins => 60 + g % 1440) END,
        now(), now()
-FROM generate_series(1, :habits) AS g;
-SELECT setval('habits_id_seq', :habits);
-SET session_replication_role = DEFAULT;
+FROM generate_series(1, :habits) AS g
 """
 
 
 def seed(engine: Engine, habits: int, users: int) -> float:
-    """Fill users and habits set-based, then ANALYZE; returns the seconds it took."""
+    """Fill users and habits set-based, then VACUUM ANALYZE; returns the seconds it took."""
     start = time.monotonic()
+    tables = inspect(engine).get_table_names()
     with engine.begin() as conn:
-        for statement in SEED_SQL.split(";\n"):
-            if statement.strip():
-                conn.execute(text(statement), {"users": users, "habits": habits})
+        conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+        for table in ("users", "user_credentials", "user_contacts"):
+            if table not in tables:
+                continue
+            present = {c["name"] for c in inspect(conn).get_columns(table)}
+            columns = [c for c in USER_VALUES if c in present]
+            sql = USERS_SQL.format(
+                table=table,
+                columns=", ".join(columns),
+                values=", ".join(USER_VALUES[c] for c in columns),
+            )
+            conn.execute(text(sql), {"users": users})
+        conn.execute(text("SELECT setval('users_id_seq', :users)"), {"users": users})
+        conn.execute(text(HABITS_SQL), {"users": users, "habits": habits})
+        conn.execute(text("SELECT setval('habits_id_seq', :habits)"), {"habits": habits})
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql("VACUUM ANALYZE users")
-        conn.exec_driver_sql("VACUUM ANALYZE habits")
+        for table in ("users", "user_credentials", "user_contacts", "habits"):
+            if table in tables:
+                conn.exec_driver_sql(f"VACUUM ANALYZE {table}")
     return time.monotonic() - start
 
 

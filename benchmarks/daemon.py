@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import re
 import shutil
 import signal
@@ -67,12 +68,16 @@ def claim_statement(engine: Engine, batch_size: int) -> tuple[str, object]:
     return str(captured["sql"]), captured["params"]
 
 
-def explain_idle_tick(engine: Engine, batch_size: int, repeats: int) -> tuple[str, float, float]:
+def explain_idle_tick(
+    engine: Engine, batch_size: int, repeats: int, role: str | None
+) -> tuple[str, float, float]:
     """The plan text and the median execution and planning times (ms)."""
     sql, params = claim_statement(engine, batch_size)
     executions, plannings, plan = [], [], ""
     for _ in range(repeats):
         with engine.connect() as conn:
+            if role:
+                conn.exec_driver_sql(f"SET ROLE {role}")  # the daemon's own rights and policies
             rows = conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + sql, params).all()  # type: ignore[arg-type]
             conn.rollback()
         plan = "\n".join(row[0] for row in rows)
@@ -92,6 +97,7 @@ class Delivery:
     seconds: float
     busiest_second: int
     rejected_429: int
+    largest_gap_ms: float
 
     @property
     def per_second(self) -> float:
@@ -232,6 +238,7 @@ def run_delivery(
         seconds=stamps[-1] - stamps[0] if len(stamps) > 1 else 0.0,
         busiest_second=busiest_window(stamps),
         rejected_429=sum(1 for c in calls if c["status"] == 429),
+        largest_gap_ms=1000 * max((b - a for a, b in itertools.pairwise(stamps)), default=0.0),
     )
 
 
@@ -285,7 +292,13 @@ def main(argv: list[str] | None = None) -> int:
             took = seed(engine, args.habits, users)
             print(f"seeded {args.habits} habits, {users} users in {took:.1f}s ({machine()})")
             batch = args.batch_size or 100
-            plan, execution_ms, planning_ms = explain_idle_tick(engine, batch, args.explain_repeats)
+            with engine.connect() as conn:
+                has_role = conn.exec_driver_sql(
+                    "SELECT 1 FROM pg_roles WHERE rolname = 'habitctl_daemon'"
+                ).first()
+            plan, execution_ms, planning_ms = explain_idle_tick(
+                engine, batch, args.explain_repeats, "habitctl_daemon" if has_role else None
+            )
             print("\nidle tick: EXPLAIN (ANALYZE, BUFFERS) of the claim statement")
             print("\n".join("  " + line for line in plan.splitlines()))
             index_scan = bool(re.search(r"Index Scan using ix_habits_next_reminder_at", plan))
@@ -323,7 +336,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(
                         f"\n{label}: {result.sent} sent ({result.unique} distinct chats) of "
                         f"{due} due in {result.seconds:.2f}s = {result.per_second:.0f}/s; "
-                        f"busiest second {result.busiest_second}; 429s {result.rejected_429}"
+                        f"busiest second {result.busiest_second}; 429s {result.rejected_429}; "
+                        f"largest gap between sends {result.largest_gap_ms:.0f} ms"
                     )
                     if profile_to is not None:
                         if profile_to.exists():

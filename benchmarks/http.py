@@ -47,6 +47,7 @@ from http.client import HTTPConnection  # noqa: E402
 from urllib.parse import urlsplit  # noqa: E402
 
 from sqlalchemy import text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
 
 from benchmarks.common import (  # noqa: E402
     DATABASE,
@@ -54,6 +55,7 @@ from benchmarks.common import (  # noqa: E402
     machine,
     migrated_engine,
     postgres,
+    role_url,
     seed,
     verdict,
 )
@@ -77,6 +79,21 @@ class Server:
     proc: subprocess.Popen[bytes]
     port: int
     log: Path
+    argv: list[str]
+    env: dict[str, str]
+
+    def restart(self, ready_path: str) -> None:
+        """A fresh process: a slow server's backlog from the previous run must not count."""
+        self.stop()
+        with self.log.open("ab") as handle:
+            self.proc = subprocess.Popen(
+                self.argv,
+                env={**os.environ, **self.env},
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                cwd=self.log.parent,
+            )
+        self.wait_ready(ready_path)
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -111,7 +128,7 @@ def start(name: str, argv: list[str], env: dict[str, str], port: int, work: Path
         proc = subprocess.Popen(
             argv, env={**os.environ, **env}, stdout=handle, stderr=subprocess.STDOUT, cwd=work
         )
-    return Server(name, proc, port, log)
+    return Server(name, proc, port, log, argv, env)
 
 
 DRF_MODELS = """
@@ -164,7 +181,7 @@ settings.configure(
     DATABASES={"default": {
         "ENGINE": "django.db.backends.postgresql",
         "HOST": "127.0.0.1", "PORT": os.environ["BENCH_PG_PORT"],
-        "NAME": os.environ["BENCH_PG_DB"], "USER": "postgres",
+        "NAME": os.environ["BENCH_PG_DB"], "USER": os.environ["BENCH_PG_USER"],
         "CONN_MAX_AGE": None,
     }},
     USE_TZ=True,
@@ -341,7 +358,7 @@ def combine(loads: list[Load]) -> Load:
 
 
 def fetch_json(url: str) -> object:
-    with urllib.request.urlopen(url, timeout=60) as resp:
+    with urllib.request.urlopen(url, timeout=300) as resp:
         return json.loads(resp.read())
 
 
@@ -433,6 +450,9 @@ def main(argv: list[str] | None = None) -> int:
             first_q = "/public/habits?limit=20"
             deep_q = first_q + (f"&cursor={deep_cursor}" if deep_cursor else "")
 
+            # Every server reads as the endpoint's own role (row-level security included).
+            api_url = role_url(cluster, "habitctl_api")
+            api_user = make_url(api_url).username
             habitctl_port, ceiling_port, drf_port = free_port(), free_port(), free_port()
             habitctl = start(
                 "habitctl",
@@ -444,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
                     "--port",
                     str(habitctl_port),
                 ],
-                {"HABITCTL_DATABASE_URL": cluster.url(DATABASE)},
+                {"HABITCTL_DATABASE_URL": api_url},
                 habitctl_port,
                 work,
             )
@@ -463,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
                     "warning",
                 ],
                 {
-                    "BENCH_PG_DSN": f"postgresql://postgres@127.0.0.1:{cluster.port}/{DATABASE}",
+                    "BENCH_PG_DSN": f"postgresql://{api_user}@127.0.0.1:{cluster.port}/{DATABASE}",
                     "PYTHONPATH": str(REPO_ROOT),
                 },
                 ceiling_port,
@@ -494,7 +514,11 @@ def main(argv: list[str] | None = None) -> int:
                         "warning",
                         "drfsite:application",
                     ],
-                    {"BENCH_PG_PORT": str(cluster.port), "BENCH_PG_DB": DATABASE},
+                    {
+                        "BENCH_PG_PORT": str(cluster.port),
+                        "BENCH_PG_DB": DATABASE,
+                        "BENCH_PG_USER": str(api_user),
+                    },
                     drf_port,
                     work,
                 )
@@ -512,6 +536,14 @@ def main(argv: list[str] | None = None) -> int:
                 theirs = fetch_json(ceiling.url(query))
                 if ours != theirs:
                     raise RuntimeError(f"habitctl and the ceiling disagree on {query}")
+            print("unloaded latency (median of 3 sequential requests):")
+            for server, label, query in targets:
+                times = []
+                for _ in range(3):
+                    began = time.perf_counter()
+                    fetch_json(server.url(query))
+                    times.append((time.perf_counter() - began) * 1000)
+                print(f"  {server.name:<9} {label:<12} {statistics.median(times):9.2f} ms")
             print(
                 f"load: {'wrk' if shutil.which('wrk') else 'python loop'}, "
                 f"{args.connections} connections, {args.duration:g}s per target"
@@ -520,6 +552,8 @@ def main(argv: list[str] | None = None) -> int:
             for round_no in range(1, args.rounds + 1):
                 print(f"round {round_no}/{args.rounds}", flush=True)
                 for server, label, query in targets:
+                    if server.name == "drf":
+                        server.restart("/public/habits")
                     if args.warmup > 0:
                         load(server.url(query), args.warmup, args.connections)
                     out = None

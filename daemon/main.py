@@ -23,7 +23,7 @@ from typing import IO, Any, TypeVar
 import schedule
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, ProgrammingError
 from telegram import Bot
 from telegram.error import InvalidToken, TelegramError
 
@@ -192,6 +192,17 @@ class Daemon:
             return
         try:
             report = await self.worker.tick()
+        except ProgrammingError as exc:
+            # A missing grant or a schema this daemon does not know: waiting will not fix it,
+            # so exit non-zero and let the supervisor (and the operator) see it.
+            log.error(
+                "the database refuses the daemon's queries: check `habitctl db roles` and "
+                "`habitctl db upgrade`",
+                extra={"reason": str(exc.orig).splitlines()[0]},
+            )
+            self.exit_code = EXIT_STORAGE
+            self.stopping.set()
+            return
         except (StorageError, DBAPIError) as exc:
             self.poller.release()
             self.db_failures += 1

@@ -5,19 +5,28 @@ bot's senders together, so on PostgreSQL the slots live in the `send_slots` tabl
 replica draws from them; python-telegram-bot's AIORateLimiter would pace one process only
 and does not pace private chats. With SQLite there is one daemon, so slots live in memory.
 
-A reservation hands out start times: the global key advances by 1/rate per message, each
-chat's key by one second per message to it. A message starts at the later of its two slots.
+A reservation reads when the bot ("global") and each chat may next send, plans the batch,
+and writes back where it left them. Planning is one pass, earliest-ready chat first: a
+message goes at the later of the bot's next slot and its chat's, and then moves both on, so
+a message held back by the bot's rate also holds back the next one to its chat.
+
+Both spacings carry a 5% margin: the limits are counted where the messages arrive, and
+network and event-loop jitter of a few tens of milliseconds must not push two sends closer
+there than the limit.
 """
 
 from __future__ import annotations
 
+import heapq
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict, deque
 from typing import Protocol
 
 from sqlalchemy import Engine, text
 
-CHAT_INTERVAL = 1.0
+MARGIN = 1.05
+CHAT_INTERVAL = 1.0 * MARGIN
+GLOBAL = "global"
 
 
 class Pacer(Protocol):
@@ -26,57 +35,85 @@ class Pacer(Protocol):
         ...
 
 
-def _plan(chat_ids: list[int], interval: float, starts: dict[str, float]) -> list[float]:
-    """Spread messages over the reserved slots; `starts` are seconds from now per key."""
-    seen: dict[int, int] = defaultdict(int)
-    delays = []
-    for index, chat_id in enumerate(chat_ids):
-        overall = starts.get("global", 0.0) + index * interval
-        own = starts[f"chat:{chat_id}"] + seen[chat_id] * CHAT_INTERVAL
-        seen[chat_id] += 1
-        delays.append(max(overall, own, 0.0))
-    return delays
+def chat_key(chat_id: int) -> str:
+    return f"chat:{chat_id}"
 
 
-def _spans(chat_ids: list[int], interval: float) -> dict[str, float]:
-    spans = {f"chat:{chat}": count * CHAT_INTERVAL for chat, count in Counter(chat_ids).items()}
+def plan(
+    chat_ids: list[int], interval: float, ready: dict[str, float]
+) -> tuple[list[float], dict[str, float]]:
+    """Start times for `chat_ids`, given when each key is next free (seconds from now).
+
+    Returns the start of each message and the new next-free time of every key.
+    """
+    queues: dict[int, deque[int]] = defaultdict(deque)
+    for index, chat in enumerate(chat_ids):
+        queues[chat].append(index)
+    heap = [(ready[chat_key(chat)], queue[0], chat) for chat, queue in queues.items()]
+    heapq.heapify(heap)
+    overall = ready.get(GLOBAL, 0.0)
+    starts = [0.0] * len(chat_ids)
+    after = dict(ready)
+    while heap:
+        chat_ready, index, chat = heapq.heappop(heap)
+        start = max(overall, chat_ready)
+        starts[index] = start
+        overall = start + interval
+        after[chat_key(chat)] = start + CHAT_INTERVAL
+        queue = queues[chat]
+        queue.popleft()
+        if queue:
+            heapq.heappush(heap, (start + CHAT_INTERVAL, queue[0], chat))
     if interval > 0:
-        spans["global"] = len(chat_ids) * interval
-    return spans
+        after[GLOBAL] = overall
+    return starts, after
+
+
+def _keys(chat_ids: list[int], interval: float) -> list[str]:
+    keys = {chat_key(chat) for chat in chat_ids}
+    if interval > 0:
+        keys.add(GLOBAL)
+    return sorted(keys)  # one order everywhere: no deadlocks between replicas
 
 
 class MemoryPacer:
     """Slots in this process (SQLite: one daemon per database file)."""
 
     def __init__(self, rate: float) -> None:
-        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.interval = MARGIN / rate if rate > 0 else 0.0
         self.next_at: dict[str, float] = {}
 
     def reserve(self, chat_ids: list[int], not_before: float = 0.0) -> list[float]:
-        now = time.monotonic() + not_before
-        starts = {}
-        for key, span in _spans(chat_ids, self.interval).items():
-            start = max(self.next_at.get(key, now), now)
-            self.next_at[key] = start + span
-            starts[key] = start - time.monotonic()
-        return _plan(chat_ids, self.interval, starts)
+        now = time.monotonic()
+        ready = {
+            key: max(self.next_at.get(key, now) - now, not_before)
+            for key in _keys(chat_ids, self.interval)
+        }
+        starts, after = plan(chat_ids, self.interval, ready)
+        self.next_at.update({key: now + offset for key, offset in after.items()})
+        return starts
 
 
-# One statement per reservation: keys locked in a fixed order (no deadlocks between
-# replicas), the database's clock, and the start of each key's slots returned.
-_RESERVE = text(
+# One transaction per reservation, on the database's clock (`now()` is fixed within it):
+# create missing keys, lock them in key order, read them, then write the plan's ends back.
+_CREATE = text(
     """
-    WITH wanted(key, span) AS (
-        SELECT * FROM unnest(CAST(:keys AS text[]), CAST(:spans AS float8[]))
-    )
-    INSERT INTO send_slots AS slot (key, next_at)
-    SELECT key, now() + make_interval(secs => :not_before + span) FROM wanted ORDER BY key
-    ON CONFLICT (key) DO UPDATE
-        SET next_at = greatest(slot.next_at, now() + make_interval(secs => :not_before))
-                      + (EXCLUDED.next_at - now() - make_interval(secs => :not_before))
-    RETURNING slot.key,
-              EXTRACT(EPOCH FROM slot.next_at - now())
-              - (SELECT span FROM wanted WHERE wanted.key = slot.key)
+    INSERT INTO send_slots (key, next_at)
+    SELECT key, now() FROM unnest(CAST(:keys AS text[])) AS key ORDER BY key
+    ON CONFLICT (key) DO NOTHING
+    """
+)
+_LOCK = text(
+    """
+    SELECT key, EXTRACT(EPOCH FROM next_at - now()) FROM send_slots
+    WHERE key = ANY(CAST(:keys AS text[])) ORDER BY key FOR UPDATE
+    """
+)
+_MOVE = text(
+    """
+    UPDATE send_slots AS slot SET next_at = now() + make_interval(secs => moved.ahead)
+    FROM unnest(CAST(:keys AS text[]), CAST(:aheads AS float8[])) AS moved(key, ahead)
+    WHERE slot.key = moved.key
     """
 )
 
@@ -86,14 +123,14 @@ class DatabasePacer:
 
     def __init__(self, engine: Engine, rate: float) -> None:
         self.engine = engine
-        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.interval = MARGIN / rate if rate > 0 else 0.0
 
     def reserve(self, chat_ids: list[int], not_before: float = 0.0) -> list[float]:
-        spans = _spans(chat_ids, self.interval)
-        keys = sorted(spans)
+        keys = _keys(chat_ids, self.interval)
         with self.engine.begin() as conn:
-            rows = conn.execute(
-                _RESERVE,
-                {"keys": keys, "spans": [spans[k] for k in keys], "not_before": not_before},
-            ).all()
-        return _plan(chat_ids, self.interval, {key: float(start) for key, start in rows})
+            conn.execute(_CREATE, {"keys": keys})
+            rows = conn.execute(_LOCK, {"keys": keys}).all()
+            ready = {key: max(float(offset), not_before) for key, offset in rows}
+            starts, after = plan(chat_ids, self.interval, ready)
+            conn.execute(_MOVE, {"keys": list(after), "aheads": list(after.values())})
+        return starts

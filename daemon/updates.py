@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from telegram import Bot, CallbackQuery, Message, Update
-from telegram.error import TelegramError
+from telegram.error import BadRequest, NetworkError, TelegramError
 
 from habitctl.core.reminder_text import parse_done_button
 from habitctl.errors import HabitctlError, InvalidInput
@@ -76,15 +76,21 @@ class UpdatePoller:
                 self._lock_connection.close()
             self._lock_connection = None
 
-    async def poll(self) -> int:
-        """Fetch and handle pending updates; the number handled."""
+    async def poll(self) -> int | None:
+        """Fetch and handle pending updates; the number handled, None if Telegram is unreachable."""
         if not self._elected():
             return 0
         try:
             updates = await self.bot.get_updates(
                 offset=self.offset, timeout=0, allowed_updates=["message", "callback_query"]
             )
-        except TelegramError as exc:
+        except BadRequest as exc:  # a NetworkError subclass, but Telegram did answer
+            log.warning("could not fetch Telegram updates", extra={"reason": str(exc)})
+            return 0
+        except NetworkError as exc:  # transport failures, 5xx and timeouts: back off
+            log.warning("could not fetch Telegram updates", extra={"reason": str(exc)})
+            return None
+        except TelegramError as exc:  # 409 Conflict (another consumer) and the like
             log.warning("could not fetch Telegram updates", extra={"reason": str(exc)})
             return 0
         for update in updates:

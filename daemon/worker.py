@@ -57,6 +57,9 @@ class Worker:
     poller: UpdatePoller | None = None
     telegram_failures: int = 0
     telegram_resume_at: float = 0.0
+    # chat id → monotonic time before which Telegram asked (429) not to send to it again;
+    # other messages to that chat already planned in this process wait for it too.
+    held_until: dict[int, float] = field(default_factory=dict)
     _report: TickReport = field(default_factory=TickReport)
 
     @property
@@ -65,20 +68,24 @@ class Worker:
         assert isinstance(bind, Engine)
         return bind
 
+    def back_off(self, reason: str) -> None:
+        self.telegram_failures += 1
+        delay = min(60.0, 2.0**self.telegram_failures)
+        self.telegram_resume_at = time.monotonic() + delay
+        log.warning("telegram failing, backing off", extra={"reason": reason, "retry_in_s": delay})
+
     async def tick(self) -> TickReport:
         report = TickReport()
-        if self.poller is not None:
-            await self.poller.poll()
         if time.monotonic() < self.telegram_resume_at:
             return report  # Telegram was failing: back off instead of hammering it
+        if self.poller is not None and await self.poller.poll() is None:
+            self.back_off("Telegram unreachable while fetching updates")
+            return report
         while not self.stopping.is_set():
             batch = await self.process_batch()
             report.add(batch)
             if batch.failed:
-                self.telegram_failures += 1
-                delay = min(60.0, 2.0**self.telegram_failures)
-                self.telegram_resume_at = time.monotonic() + delay
-                log.warning("telegram failing, backing off", extra={"retry_in_s": delay})
+                self.back_off(f"{batch.failed} reminder(s) not delivered")
                 break
             self.telegram_failures = 0
             if batch.claimed < self.batch_size:
@@ -115,6 +122,8 @@ class Worker:
     async def send_all(
         self, reminders: list[DueReminder], outcomes: Outcomes, report: TickReport
     ) -> None:
+        now = time.monotonic()
+        self.held_until = {chat: t for chat, t in self.held_until.items() if t > now}
         delays = self.pacer.reserve([r.chat_id for r in reminders if r.chat_id is not None])
         results = await asyncio.gather(
             *(self.deliver(r, delay) for r, delay in zip(reminders, delays, strict=True))
@@ -154,6 +163,10 @@ class Worker:
         failures = rate_limited = 0
         attempt: Attempt | None = None
         while await self._sleep(delay):
+            held = self.held_until.get(reminder.chat_id, 0.0) - time.monotonic()
+            if held > 0:
+                [delay] = self.pacer.reserve([reminder.chat_id], not_before=held)
+                continue
             attempt = await send_reminder(self.bot, reminder.chat_id, reminder.text, data)
             if attempt.result is Result.SENT:
                 lateness = time.time() - reminder.occurrence.timestamp()
@@ -172,11 +185,23 @@ class Worker:
                     "telegram asked to slow down",
                     extra={"habit": reminder.habit_id, "retry_after_s": attempt.retry_after},
                 )
+                self.held_until[reminder.chat_id] = max(
+                    self.held_until.get(reminder.chat_id, 0.0),
+                    time.monotonic() + attempt.retry_after,
+                )
                 [delay] = self.pacer.reserve([reminder.chat_id], not_before=attempt.retry_after)
                 continue
             if attempt.result is Result.FAILED and failures + 1 < MAX_ATTEMPTS:
                 failures += 1
                 delay = 0.5 * 2 ** (failures - 1)
+                log.warning(  # a timeout may have delivered it: the retry may duplicate
+                    "send failed, retrying",
+                    extra={
+                        "habit": reminder.habit_id,
+                        "reason": attempt.detail,
+                        "retry_in_s": delay,
+                    },
+                )
                 continue
             if attempt.result is Result.RETRY_LATER:
                 attempt = Attempt(Result.FAILED, detail=attempt.detail)

@@ -11,11 +11,21 @@ from fastapi.testclient import TestClient
 from habitctl.api import create_app
 from habitctl.config import ApiSettings, Settings
 from tests.cli import Cli
+from tests.pg import role_url
 
 
 @contextmanager
-def api_client(database_url: str, cors_origins: list[str] | None = None) -> Iterator[TestClient]:
-    settings = Settings(database_url=database_url, api=ApiSettings(cors_origins=cors_origins or []))
+def api_client(
+    database_url: str,
+    cors_origins: list[str] | None = None,
+    *,
+    role: str | None = "habitctl_api",
+) -> Iterator[TestClient]:
+    """The app as `habitctl serve` runs it; on PostgreSQL as `role` (None: the URL's own)."""
+    settings = Settings(
+        database_url=role_url(database_url, role) if role else database_url,
+        api=ApiSettings(cors_origins=cors_origins or []),
+    )
     # raise_server_exceptions=False: a bug must show as the 500 a client would get.
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield client

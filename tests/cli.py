@@ -18,6 +18,7 @@ from typing import Any
 from typer.testing import CliRunner
 
 from habitctl.cli.app import app
+from tests.pg import role_url
 
 PASSWORD = "correct horse battery"
 
@@ -37,11 +38,12 @@ class Outcome:
 
 class Cli:
     def __init__(self, database_url: str, home: Path, username: str = "anonymous") -> None:
-        self.database_url = database_url
+        self.database_url = database_url  # the test's admin view; the CLI itself runs as:
+        self.url = role_url(database_url, "habitctl_cli")
         self.home = home
         self.username = username
         self.env = {
-            "HABITCTL_DATABASE_URL": database_url,
+            "HABITCTL_DATABASE_URL": self.url,
             "HABITCTL_STATE_DIR": str(home / f"state-{username}"),
         }
 

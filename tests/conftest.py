@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from habitctl.storage.engine import make_engine, make_sessionmaker
 from habitctl.storage.migrate import upgrade
+from habitctl.storage.roles import ensure_roles
 from tests.cli import Cli
 from tests.fakebot import FakeBotAPI
 from tests.pg import PostgresCluster, find_binaries
@@ -57,9 +58,12 @@ def pg_cluster() -> Iterator[PostgresCluster | None]:
         cluster.init()
         cluster.start()
         cluster.execute(f"CREATE DATABASE {_TEMPLATE}")
-        engine = make_engine(cluster.url(_TEMPLATE))
-        upgrade(engine)
-        engine.dispose()
+        admin = make_engine(cluster.url(_TEMPLATE))
+        ensure_roles(admin)  # as `habitctl db roles` does
+        admin.dispose()
+        owner = make_engine(cluster.url(_TEMPLATE, user="habitctl_owner"))
+        upgrade(owner)  # as `habitctl db upgrade` does, as the owner role
+        owner.dispose()
         yield cluster
     finally:
         cluster.remove()

@@ -15,15 +15,16 @@ from typing import Any
 
 from sqlalchemy import Engine, func, insert, select
 
-from habitctl.storage.models import Habit, ReminderDelivery, User
+from habitctl.storage.models import Habit, ReminderDelivery, User, UserContact
 from tests.fakebot import FakeBotAPI
+from tests.pg import role_url
 
 BOT_TOKEN = "123:TEST-SECRET-TOKEN"
 
 
 def daemon_env(database_url: str, fake: FakeBotAPI, **overrides: str) -> dict[str, str]:
     env = {
-        "HABITCTL_DATABASE_URL": database_url,
+        "HABITCTL_DATABASE_URL": role_url(database_url, "habitctl_daemon"),
         "HABITCTL_TELEGRAM_BOT_TOKEN": BOT_TOKEN,
         "HABITCTL_TELEGRAM_API_BASE_URL": fake.base_url,
         "HABITCTL_DAEMON_POLL_INTERVAL_SECONDS": "0.2",
@@ -99,11 +100,16 @@ def seed_due(
                 {
                     "id": first + i,
                     "username": f"user{first + i}",
-                    "password_hash": "x",
                     "timezone": timezone,
-                    "telegram_chat_id": chat_base + first + i,
                     "created_at": now,
                 }
+                for i in range(users)
+            ],
+        )
+        conn.execute(
+            insert(UserContact),
+            [
+                {"user_id": first + i, "telegram_chat_id": chat_base + first + i}
                 for i in range(users)
             ],
         )
@@ -155,7 +161,9 @@ def habit_chats(engine: Engine) -> dict[int, int]:
     """Habit id → its owner's chat id."""
     with engine.connect() as conn:
         rows = conn.execute(
-            select(Habit.id, User.telegram_chat_id).join(User, User.id == Habit.user_id)
+            select(Habit.id, UserContact.telegram_chat_id).join(
+                UserContact, UserContact.user_id == Habit.user_id
+            )
         ).all()
     return {row[0]: row[1] for row in rows}
 

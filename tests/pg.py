@@ -121,3 +121,14 @@ class PostgresCluster:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
+
+
+def role_url(url: str, role: str) -> str:
+    """The same database as another PostgreSQL role (the suite's clusters trust local logins);
+    SQLite URLs are returned as they are: SQLite has no roles."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return url
+    return parsed.set(username=role, password=None).render_as_string(hide_password=False)

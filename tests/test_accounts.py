@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session as DbSession
 
 from habitctl.cli.exitcodes import ExitCode
-from habitctl.storage.models import LoginFailure, Session, User
+from habitctl.storage.models import LoginFailure, Session, User, UserCredentials
 from tests.cli import PASSWORD, Cli
 from tests.users import logged_in
 
@@ -74,8 +75,11 @@ def test_a_taken_username_is_a_conflict_whatever_its_case(cli: Cli, engine: Engi
 def test_passwords_are_stored_as_argon2id_hashes(cli: Cli, engine: Engine) -> None:
     cli.signup()
     with DbSession(engine) as db:
-        stored = db.scalars(select(User.password_hash)).one()
-    assert stored.startswith("$argon2id$")
+        stored = db.scalars(select(UserCredentials.password_hash)).one()
+    # argon2id parameters and salt, then the SHA-256 of the argon2id hash (docs/security.md).
+    assert re.fullmatch(
+        r"\$argon2id\$v=19\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$sha256:[0-9a-f]{64}", stored
+    )
     assert PASSWORD not in stored
 
 

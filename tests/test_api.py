@@ -239,7 +239,7 @@ def test_the_endpoint_recovers_when_the_database_comes_back(
     role = f"api_{database}"
     pg_cluster.execute(f"CREATE ROLE {role} LOGIN")
     pg_cluster.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}", database)
-    with api_client(pg_cluster.url(database, user=role)) as client:
+    with api_client(pg_cluster.url(database, user=role), role=None) as client:
         assert client.get("/public/habits").status_code == 200
         # The database goes away for this role: new logins refused, open connections cut.
         pg_cluster.execute(f"ALTER ROLE {role} NOLOGIN")

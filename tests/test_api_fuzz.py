@@ -18,6 +18,7 @@ from habitctl.api.app import create_app, make_api_engine
 from habitctl.config import Settings
 from tests.api import add_public
 from tests.cli import Cli
+from tests.pg import role_url
 
 
 def test_every_answer_is_documented_and_none_is_a_server_error(cli: Cli) -> None:
@@ -25,8 +26,9 @@ def test_every_answer_is_documented_and_none_is_a_server_error(cli: Cli) -> None
     tea = cli.add("have tea", "--at", "07:35", "--place", "kitchen", "--pleasant", "--public")
     add_public(cli, "meditate", "--linked", str(tea["id"]))
     cli.add("private", "--at", "08:00", "--place", "attic", "--reward", "cake")
-    engine = make_api_engine(cli.database_url)
-    app = create_app(Settings(database_url=cli.database_url), engine=engine)
+    url = role_url(cli.database_url, "habitctl_api")
+    engine = make_api_engine(url)
+    app = create_app(Settings(database_url=url), engine=engine)
     # schemathesis.pytest.from_fixture does not run under pytest 9, so drive its strategies
     # with Hypothesis directly: the same generation and the same checks.
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)

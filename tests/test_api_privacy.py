@@ -11,7 +11,7 @@ from sqlalchemy import select, text
 
 from habitctl.core.public import HabitPublic
 from habitctl.storage.engine import make_engine
-from habitctl.storage.models import Session, User
+from habitctl.storage.models import Session, UserContact, UserCredentials
 from tests.api import add_public, api_client, crawl
 from tests.cli import PASSWORD, Cli
 
@@ -61,7 +61,8 @@ def _seed(cli: Cli) -> tuple[set[int], set[int], int]:
         for username, (email, chat_id, _telegram) in PROFILES.items():
             conn.execute(
                 text(
-                    "UPDATE users SET email = :email, telegram_chat_id = :chat WHERE username = :u"
+                    "UPDATE user_contacts SET email = :email, telegram_chat_id = :chat "
+                    "WHERE user_id = (SELECT id FROM users WHERE username = :u)"
                 ),
                 {"email": email, "chat": chat_id, "u": username},
             )
@@ -73,13 +74,16 @@ def _secrets(cli: Cli) -> set[str]:
     """Every private value in the database and the users' token files."""
     engine = make_engine(cli.database_url)
     with engine.connect() as conn:
-        users = conn.execute(select(User)).all()
+        contacts = conn.execute(
+            select(UserContact.email, UserContact.telegram_chat_id, UserContact.telegram_username)
+        ).all()
+        verifiers = conn.execute(select(UserCredentials.password_hash)).scalars().all()
         sessions = conn.execute(select(Session.token_digest)).scalars().all()
     engine.dispose()
-    found = {PASSWORD, "PRIVATE", *sessions}
-    for user in users:
-        found.update({user.password_hash, str(user.telegram_chat_id)})
-        found.update(value for value in (user.email, user.telegram_username) if value)
+    found = {PASSWORD, "PRIVATE", *sessions, *verifiers}
+    for contact in contacts:
+        found.add(str(contact.telegram_chat_id))
+        found.update(value for value in (contact.email, contact.telegram_username) if value)
     tokens = {
         value
         for path in Path(cli.home).glob("state-*/tokens.json")

@@ -17,7 +17,7 @@ import pytest
 from habitctl.cli.exitcodes import ExitCode
 from tests.api import add_public
 from tests.cli import Cli
-from tests.pg import PostgresCluster, free_port
+from tests.pg import PostgresCluster, free_port, role_url
 
 
 def wait_until_healthy(base_url: str, process: subprocess.Popen[str], timeout: float = 20) -> None:
@@ -62,7 +62,7 @@ def test_serve_answers_over_http_and_stops_cleanly_on_sigterm(cli: Cli) -> None:
     habit = add_public(cli, "stretch")
     port = free_port()
     script = str(Path(sys.executable).with_name("habitctl"))
-    env = {"HABITCTL_DATABASE_URL": cli.database_url}
+    env = {"HABITCTL_DATABASE_URL": role_url(cli.database_url, "habitctl_api")}
     with running([script, "serve", "--port", str(port)], env) as process:
         base = f"http://127.0.0.1:{port}"
         wait_until_healthy(base, process)

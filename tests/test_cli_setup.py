@@ -25,7 +25,10 @@ def test_a_postgresql_schema_behind_exits_7_until_db_upgrade(
         assert "run `habitctl db upgrade`" in outcome.error()["message"]
         assert outcome.error()["code"] == "schema_behind"
     assert migrate.current(engine) is None  # the CLI never migrates a shared database itself
-    cli.ok("db", "upgrade")
+    refused = cli("db", "upgrade")  # members' role may not change the schema
+    assert refused.exit_code == ExitCode.AUTHENTICATION
+    assert "as the database owner" in refused.stderr
+    cli.ok("--database-url", cli.database_url, "db", "upgrade")  # the admin may
     cli.signup()
     assert cli.ok("list", "--json").json() == []
 

@@ -248,7 +248,7 @@ def test_every_corruption_is_refused_before_anything_is_written(
     now = datetime.now(UTC)
     with transaction(session_factory) as db:
         # Straight into the table: the argon2 hash of a real sign-up is not under test here.
-        user = User(username="alice", password_hash="-", timezone=ZONE, created_at=now)
+        user = User(username="alice", timezone=ZONE, created_at=now)
         db.add(user)
         db.flush()
         spec = HabitCreate(action="walk", place="park", time=time(7, 0), reward="tea")

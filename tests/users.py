@@ -14,18 +14,18 @@ import secrets
 from datetime import UTC, datetime
 from functools import cache
 
-from argon2 import PasswordHasher
 from sqlalchemy.orm import Session as DbSession
 
+from habitctl.core.passwords import new_verifier
 from habitctl.services.accounts import SESSION_LIFETIME, token_digest
 from habitctl.storage.engine import make_engine
-from habitctl.storage.models import Session, User
+from habitctl.storage.models import Session, User, UserContact, UserCredentials
 from tests.cli import PASSWORD, Cli
 
 
 @cache
 def _password_hash() -> str:
-    return PasswordHasher().hash(PASSWORD)
+    return new_verifier(PASSWORD)
 
 
 def logged_in(cli: Cli, timezone: str = "UTC") -> Cli:
@@ -35,14 +35,11 @@ def logged_in(cli: Cli, timezone: str = "UTC") -> Cli:
     engine = make_engine(cli.database_url)
     try:
         with DbSession(engine) as db, db.begin():
-            user = User(
-                username=cli.username,
-                password_hash=_password_hash(),
-                timezone=timezone,
-                created_at=now,
-            )
+            user = User(username=cli.username, timezone=timezone, created_at=now)
             db.add(user)
             db.flush()
+            db.add(UserCredentials(user_id=user.id, password_hash=_password_hash()))
+            db.add(UserContact(user_id=user.id))
             db.add(
                 Session(
                     user_id=user.id,

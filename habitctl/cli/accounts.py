@@ -46,11 +46,12 @@ def _password(from_stdin: bool, *, confirm: bool) -> str:
 
 
 def _user_json(user: User) -> dict[str, object]:
+    reach = user.contact  # None right after registering on PostgreSQL (not yet logged in)
     return {
         "username": user.username,
         "timezone": user.timezone,
-        "telegram_username": user.telegram_username,
-        "telegram_linked": user.telegram_chat_id is not None,
+        "telegram_username": reach.telegram_username if reach else None,
+        "telegram_linked": reach is not None and reach.telegram_chat_id is not None,
     }
 
 

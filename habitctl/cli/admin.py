@@ -18,19 +18,63 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 def db_upgrade(ctx: typer.Context) -> None:
     """Migrate the database to the schema this habitctl needs."""
     with command(ctx) as rt:
+        from sqlalchemy.exc import ProgrammingError
+
+        from habitctl.errors import AuthenticationError
         from habitctl.storage.engine import make_engine, safe_url, translate_db_errors
         from habitctl.storage.migrate import current, upgrade
 
         engine = make_engine(rt.settings.database_url)
-        with translate_db_errors(engine):
-            before = current(engine)
-            upgrade(engine)
-            after = current(engine)
+        try:
+            with translate_db_errors(engine):
+                before = current(engine)
+                upgrade(engine)
+                after = current(engine)
+        except ProgrammingError as exc:
+            raise AuthenticationError(
+                "this role may not change the schema: run `habitctl db upgrade` as the "
+                "database owner (habitctl_owner, see docs/security.md) "
+                f"({str(exc.orig).strip().splitlines()[0]})"
+            ) from None
+        finally:
+            engine.dispose()
     where = safe_url(rt.settings.database_url)
     if before == after:
         typer.echo(f"{where} is already at revision {after}.")
     else:
         typer.echo(f"Upgraded {where} from {before or 'an empty database'} to revision {after}.")
+
+
+@db_app.command("roles")
+def db_roles(ctx: typer.Context) -> None:
+    """Create or update the PostgreSQL roles habitctl runs as (run once, as an admin).
+
+    Passwords come from HABITCTL_DB_OWNER_PASSWORD, HABITCTL_DB_CLI_PASSWORD,
+    HABITCTL_DB_DAEMON_PASSWORD and HABITCTL_DB_API_PASSWORD when set. See docs/security.md.
+    """
+    with command(ctx) as rt:
+        from sqlalchemy.exc import ProgrammingError
+
+        from habitctl.errors import AuthenticationError
+        from habitctl.storage.engine import make_engine, translate_db_errors
+        from habitctl.storage.roles import ensure_roles
+
+        engine = make_engine(rt.settings.database_url)
+        if engine.dialect.name != "postgresql":
+            typer.echo("SQLite has no roles: the embedded database is single-user, single-trust.")
+            return
+        try:
+            with translate_db_errors(engine):
+                actions = ensure_roles(engine)
+        except ProgrammingError as exc:
+            raise AuthenticationError(
+                "creating roles needs a PostgreSQL superuser or a role with CREATEROLE: "
+                f"connect as one with --database-url ({str(exc.orig).strip().splitlines()[0]})"
+            ) from None
+        finally:
+            engine.dispose()
+    for action in actions:
+        typer.echo(action.capitalize() + ".")
 
 
 @db_app.command("current")

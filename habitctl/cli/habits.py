@@ -66,15 +66,16 @@ def _print_habits(views: list[HabitView], title: str, *, show_owner: bool = Fals
 
 
 def _reminders_off_note(user: User) -> None:
-    if user.telegram_chat_id is None:
+    reach = user.contact
+    if reach is None or reach.telegram_chat_id is None:
         print(
             "Reminders are off until Telegram is linked: run `habitctl telegram link`.",
             file=sys.stderr,
         )
-    elif user.telegram_unreachable_at is not None:
+    elif reach.telegram_unreachable_at is not None:
         print(
             "Reminders are paused: Telegram cannot reach your chat "
-            f"({user.telegram_unreachable_reason}). Run `habitctl telegram link` again.",
+            f"({reach.telegram_unreachable_reason}). Run `habitctl telegram link` again.",
             file=sys.stderr,
         )
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, aliased
 from habitctl.core import timing
 from habitctl.core.reminder_text import reminder_text
 from habitctl.core.zones import zone
-from habitctl.storage.models import Habit, ReminderDelivery, User
+from habitctl.storage.models import Habit, ReminderDelivery, User, UserContact
 
 
 @dataclass
@@ -69,11 +69,12 @@ def claim_due(db: Session, now: datetime, limit: int) -> list[DueReminder]:
             Habit.reward,
             Habit.next_reminder_at,
             User.timezone,
-            User.telegram_chat_id,
-            User.telegram_unreachable_at,
+            UserContact.telegram_chat_id,
+            UserContact.telegram_unreachable_at,
             linked.action,
         )
         .join(User, User.id == Habit.user_id)
+        .outerjoin(UserContact, UserContact.user_id == Habit.user_id)
         .outerjoin(linked, linked.id == Habit.linked_habit_id)
         .where(Habit.next_reminder_at <= now)
         .order_by(Habit.next_reminder_at)
@@ -166,7 +167,7 @@ def record_outcomes(
         db.execute(update(Habit), moves)
     for user_id, reason in outcomes.unreachable.items():
         db.execute(
-            update(User)
-            .where(User.id == user_id)
+            update(UserContact)
+            .where(UserContact.user_id == user_id)
             .values(telegram_unreachable_at=now, telegram_unreachable_reason=reason[:255])
         )

@@ -7,11 +7,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from habitctl.errors import Conflict, NotFound
-from habitctl.storage.models import AppState, TelegramLinkCode, User
+from habitctl.services.accounts import contact
+from habitctl.storage.models import AppState, TelegramLinkCode, User, UserContact
 
 CODE_LIFETIME = timedelta(minutes=15)
 BOT_USERNAME_KEY = "telegram.bot_username"
@@ -39,36 +40,46 @@ def bind_chat(db: Session, code: str, chat_id: int, username: str | None, now: d
     )
     if link is None or link.used_at is not None or link.expires_at <= now:
         raise NotFound("that link code is unknown, used or expired")
-    holder = db.scalar(select(User).where(User.telegram_chat_id == chat_id))
-    if holder is not None and holder.id != link.user_id:
-        raise Conflict(f"this chat is already linked to {holder.username}: unlink it there first")
+    holder = db.scalar(select(UserContact).where(UserContact.telegram_chat_id == chat_id))
+    if holder is not None and holder.user_id != link.user_id:
+        raise Conflict("this chat is already linked to another account: unlink it there first")
     user = db.get(User, link.user_id)
     assert user is not None
+    reach = contact(user)
     link.used_at = now
-    user.telegram_chat_id = chat_id
-    user.telegram_unreachable_at = None
-    user.telegram_unreachable_reason = None
-    if username and not user.telegram_username:
-        user.telegram_username = username
+    reach.telegram_chat_id = chat_id
+    reach.telegram_unreachable_at = None
+    reach.telegram_unreachable_reason = None
+    if username and not reach.telegram_username:
+        reach.telegram_username = username
     return user
 
 
 def user_for_chat(db: Session, chat_id: int) -> User:
-    user = db.scalar(select(User).where(User.telegram_chat_id == chat_id))
+    user = db.scalar(
+        select(User)
+        .join(UserContact, UserContact.user_id == User.id)
+        .where(UserContact.telegram_chat_id == chat_id)
+    )
     if user is None:
         raise NotFound("this chat is not linked to a habitctl account")
     return user
 
 
 def unlink(db: Session, user: User) -> bool:
-    linked = user.telegram_chat_id is not None
-    db.execute(
-        update(User)
-        .where(User.id == user.id)
-        .values(
-            telegram_chat_id=None, telegram_unreachable_at=None, telegram_unreachable_reason=None
-        )
-    )
+    """Forget the user's chat. On PostgreSQL through a function: the CLI's role may clear its
+    own chat but never write a chat id (that would let it point reminders at a stranger)."""
+    linked = contact(user).telegram_chat_id is not None
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(select(func.habitctl_unlink_telegram()))
+        db.expire(contact(user))
+    else:
+        db.execute(
+            update(UserContact)
+            .where(UserContact.user_id == user.id)
+            .values(telegram_chat_id=None, telegram_unreachable_at=None,
+                    telegram_unreachable_reason=None)
+        )  # fmt: skip
     return linked
 
 
@@ -82,12 +93,13 @@ class LinkStatus:
 
 
 def status(user: User) -> LinkStatus:
+    reach = contact(user)
     return LinkStatus(
-        linked=user.telegram_chat_id is not None,
-        reachable=user.telegram_chat_id is not None and user.telegram_unreachable_at is None,
-        telegram_username=user.telegram_username,
-        unreachable_since=user.telegram_unreachable_at,
-        unreachable_reason=user.telegram_unreachable_reason,
+        linked=reach.telegram_chat_id is not None,
+        reachable=reach.telegram_chat_id is not None and reach.telegram_unreachable_at is None,
+        telegram_username=reach.telegram_username,
+        unreachable_since=reach.telegram_unreachable_at,
+        unreachable_reason=reach.telegram_unreachable_reason,
     )
 
 

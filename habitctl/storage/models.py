@@ -37,21 +37,50 @@ class Base(DeclarativeBase):
 
 
 class User(Base):
+    """An account's public face: what other users of public habits may see."""
+
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(32), unique=True)
-    password_hash: Mapped[str] = mapped_column(String(255))
-    email: Mapped[str | None] = mapped_column(String(255))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    habits: Mapped[list[Habit]] = relationship(back_populates="owner", passive_deletes=True)
+    # On PostgreSQL only the user and the daemon can see this row; for others it is None.
+    contact: Mapped[UserContact | None] = relationship(
+        back_populates="user", lazy="selectin", passive_deletes=True
+    )
+
+
+class UserCredentials(Base):
+    """The password verifier, apart from everything else: no runtime role may read it."""
+
+    __tablename__ = "user_credentials"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    password_hash: Mapped[str] = mapped_column(String(255))
+
+
+class UserContact(Base):
+    """How to reach a user: private to the user (and to the daemon, which sends reminders)."""
+
+    __tablename__ = "user_contacts"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    # Deferred: only its owner reads it; the daemon's role may not select it at all.
+    email: Mapped[str | None] = mapped_column(String(255), deferred=True)
     telegram_username: Mapped[str | None] = mapped_column(String(64))
     telegram_chat_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     # Set when Telegram answered 403/400 for the chat: no more sends until relinked.
     telegram_unreachable_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     telegram_unreachable_reason: Mapped[str | None] = mapped_column(String(255))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    habits: Mapped[list[Habit]] = relationship(back_populates="owner", passive_deletes=True)
+    user: Mapped[User] = relationship(back_populates="contact")
 
 
 class Session(Base):
@@ -178,4 +207,13 @@ class AppState(Base):
     __tablename__ = "app_state"
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class AppSecret(Base):
+    """Server-side secrets (the decoy-salt key); readable by no runtime role."""
+
+    __tablename__ = "app_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
