@@ -10,9 +10,9 @@ and writes back where it left them. Planning is one pass, earliest-ready chat fi
 message goes at the later of the bot's next slot and its chat's, and then moves both on, so
 a message held back by the bot's rate also holds back the next one to its chat.
 
-Both spacings carry a 5% margin: the limits are counted where the messages arrive, and
-network and event-loop jitter of a few tens of milliseconds must not push two sends closer
-there than the limit.
+Both spacings carry a 10% margin: the limits are counted where the messages arrive, and
+network and event-loop jitter (up to about 100 ms on a busy host) must not push two sends
+closer there than the limit.
 """
 
 from __future__ import annotations
@@ -24,12 +24,14 @@ from typing import Protocol
 
 from sqlalchemy import Engine, text
 
-MARGIN = 1.05
+MARGIN = 1.1
 CHAT_INTERVAL = 1.0 * MARGIN
 GLOBAL = "global"
 
 
 class Pacer(Protocol):
+    interval: float  # seconds between two messages of the bot; 0 for no limit
+
     def reserve(self, chat_ids: list[int], not_before: float = 0.0) -> list[float]:
         """For each message (by chat), seconds to wait from now before sending it."""
         ...

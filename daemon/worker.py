@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from telegram import Bot
 
-from daemon.pacing import Pacer
+from daemon.pacing import CHAT_INTERVAL, Pacer
 from daemon.telegram import Attempt, Result, send_reminder
 from daemon.updates import UpdatePoller
 from habitctl.core.reminder_text import done_button_data
@@ -60,6 +60,12 @@ class Worker:
     # chat id → monotonic time before which Telegram asked (429) not to send to it again;
     # other messages to that chat already planned in this process wait for it too.
     held_until: dict[int, float] = field(default_factory=dict)
+    # When this process last sent (monotonic), per chat and at all. The pacer plans slots,
+    # but a coroutine can wake late (a busy loop, a slow reservation) and bunch up with the
+    # next slot, and a retry after a failure has no slot: the spacing is checked again at
+    # the moment of sending.
+    last_sent: dict[int, float] = field(default_factory=dict)
+    last_sent_any: float = float("-inf")
     _report: TickReport = field(default_factory=TickReport)
 
     @property
@@ -124,6 +130,8 @@ class Worker:
     ) -> None:
         now = time.monotonic()
         self.held_until = {chat: t for chat, t in self.held_until.items() if t > now}
+        recent = now - CHAT_INTERVAL
+        self.last_sent = {chat: t for chat, t in self.last_sent.items() if t > recent}
         delays = self.pacer.reserve([r.chat_id for r in reminders if r.chat_id is not None])
         results = await asyncio.gather(
             *(self.deliver(r, delay) for r, delay in zip(reminders, delays, strict=True))
@@ -163,10 +171,18 @@ class Worker:
         failures = rate_limited = 0
         attempt: Attempt | None = None
         while await self._sleep(delay):
-            held = self.held_until.get(reminder.chat_id, 0.0) - time.monotonic()
+            now = time.monotonic()
+            held = self.held_until.get(reminder.chat_id, 0.0) - now
             if held > 0:
                 [delay] = self.pacer.reserve([reminder.chat_id], not_before=held)
                 continue
+            delay = max(
+                self.last_sent.get(reminder.chat_id, float("-inf")) + CHAT_INTERVAL - now,
+                self.last_sent_any + self.pacer.interval - now,
+            )
+            if delay > 0:
+                continue
+            self.last_sent[reminder.chat_id] = self.last_sent_any = now
             attempt = await send_reminder(self.bot, reminder.chat_id, reminder.text, data)
             if attempt.result is Result.SENT:
                 lateness = time.time() - reminder.occurrence.timestamp()

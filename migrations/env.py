@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, text
 
 from habitctl.storage.models import Base
 
@@ -20,9 +20,31 @@ def _engine() -> Engine:
     return make_engine(load_settings().database_url)
 
 
+OWNER_ROLE = "habitctl_owner"
+
+
+def _become_owner(connection: Connection) -> None:
+    """Create objects as habitctl_owner when an admin runs the migration (docs/security.md).
+
+    The owner role may not exist (a single-user database); then whoever connects owns them.
+    """
+    if connection.dialect.name != "postgresql":
+        return
+    can = connection.execute(
+        text(
+            "SELECT current_user <> :owner AND EXISTS (SELECT FROM pg_roles WHERE rolname = "
+            ":owner) AND pg_has_role(current_user, :owner, 'USAGE')"
+        ),
+        {"owner": OWNER_ROLE},
+    ).scalar()
+    if can:
+        connection.exec_driver_sql(f"SET LOCAL ROLE {OWNER_ROLE}")
+
+
 def run_migrations_online() -> None:
     engine = _engine()
     with engine.begin() as connection:
+        _become_owner(connection)
         context.configure(
             connection=connection,
             target_metadata=Base.metadata,

@@ -154,6 +154,8 @@ def test_stop_signal_finishes_the_message_in_flight_and_exits_0_within_10_s(
 class Unpaced:
     """Pacing works in real seconds while this test's clock jumps hours: leave it out."""
 
+    interval = 0.0
+
     def reserve(self, chat_ids: list[int], not_before: float = 0.0) -> list[float]:
         return [0.0] * len(chat_ids)
 
@@ -225,6 +227,7 @@ def test_dst_nights_one_reminder_per_local_day_at_the_wall_clock_time(
         steps |= {instant - timedelta(minutes=1), instant, instant + timedelta(minutes=1)}
     clock = {"now": _utc(first)}
     monkeypatch.setattr("daemon.worker.database_now", lambda _db: clock["now"])
+    monkeypatch.setattr("daemon.worker.CHAT_INTERVAL", 0.0)  # real seconds: see Unpaced
 
     async def simulate() -> list[datetime]:
         bot = make_bot(BOT_TOKEN, fake_bot.base_url, connections=4)

@@ -23,12 +23,15 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from tests.api import add_public
 from tests.cli import Cli
+from tests.fakebot import FakeBotAPI
 from tests.pg import PostgresCluster, free_port
 from tests.test_api_serve import running, wait_until_healthy
+from tests.users import logged_in
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -158,14 +161,15 @@ def test_every_application_service_runs_the_one_image() -> None:
 
 @pytest.fixture
 def compose_env(pg_cluster: PostgresCluster | None, isolated_environment: Path) -> dict[str, str]:
-    """.env.example's values, with its database and role made on the throwaway cluster."""
+    """.env.example's values, with its database and admin made on the throwaway cluster
+    (the postgres image makes POSTGRES_USER a superuser)."""
     if pg_cluster is None:
         pytest.skip("PostgreSQL binaries not installed")
     env = {**env_example(), "TELEGRAM_BOT_TOKEN": "123:abc"}
     database = f"{env['POSTGRES_DB']}_{os.getpid()}_{free_port()}"
     pg_cluster.execute(
         "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = "
-        f"'{env['POSTGRES_USER']}') THEN CREATE ROLE {env['POSTGRES_USER']} LOGIN "
+        f"'{env['POSTGRES_USER']}') THEN CREATE ROLE {env['POSTGRES_USER']} LOGIN SUPERUSER "
         f"PASSWORD '{env['POSTGRES_PASSWORD']}'; END IF; END $$"
     )
     pg_cluster.execute(f"CREATE DATABASE {database} OWNER {env['POSTGRES_USER']}")
@@ -217,7 +221,10 @@ def test_migrate_then_api_run_as_compose_writes_them(
 
     api_env = local("api", compose_env)
     habit = add_public(
-        Cli(api_env["HABITCTL_DATABASE_URL"], isolated_environment, "composer").signup(), "plank"
+        Cli(
+            local("migrate", compose_env)["HABITCTL_DATABASE_URL"], isolated_environment, "composer"
+        ).signup(),
+        "plank",
     )
     # A container has its own network; here the port must not collide with anything else.
     api_env["HABITCTL_API_PORT"] = str(free_port())
@@ -299,3 +306,42 @@ def test_the_wheel_the_dockerfile_builds_installs_and_runs(tmp_path: Path) -> No
     assert upgrade.returncode == 0, upgrade.stderr
     check = run([str(venv / "bin" / "habitctl-daemon"), "--check"], env, cwd=tmp_path)
     assert check.returncode == 0, check.stderr
+
+
+def test_daemon_runs_as_compose_writes_it(
+    compose_env: dict[str, str], isolated_environment: Path, fake_bot: FakeBotAPI
+) -> None:
+    assert run(command("migrate"), local("migrate", compose_env)).returncode == 0
+    daemon_env = {
+        **local("daemon", compose_env),
+        # The one thing a container would reach differently: Telegram is the fake here.
+        "HABITCTL_TELEGRAM_API_BASE_URL": fake_bot.base_url,
+        "HABITCTL_DAEMON_POLL_INTERVAL_SECONDS": "0.2",
+    }
+    assert make_url(daemon_env["HABITCTL_DATABASE_URL"]).username == "habitctl_daemon"
+    kind, *health = compose()["services"]["daemon"]["healthcheck"]["test"]
+    assert kind == "CMD"
+    assert run(health, daemon_env).returncode == 0, "the compose health check passes"
+
+    admin_url = local("migrate", compose_env)["HABITCTL_DATABASE_URL"]
+    member = logged_in(Cli(admin_url, isolated_environment, "composer"))
+    habit = member.add("I will plank at 07:00 in the hall", "--reward", "tea")
+    engine = create_engine(admin_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE user_contacts SET telegram_chat_id = 5150 WHERE user_id = "
+                "(SELECT id FROM users WHERE username = 'composer')"
+            )
+        )
+        conn.execute(
+            text("UPDATE habits SET next_reminder_at = now() - interval '1 minute' WHERE id = :id"),
+            {"id": habit["id"]},
+        )
+    engine.dispose()
+    with running(command("daemon"), daemon_env) as process:
+        sent = fake_bot.wait_for_calls("sendMessage", 1, timeout=20)
+        assert sent[0]["params"]["chat_id"] == 5150
+        assert sent[0]["params"]["text"].startswith("⏰ 07:00 — I will plank in the hall")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(10) == 0

@@ -14,9 +14,19 @@ config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
+RolesOption = Annotated[
+    bool,
+    typer.Option(
+        "--roles", help="First create or update the PostgreSQL roles, as `db roles` does."
+    ),
+]
+
+
 @db_app.command("upgrade")
-def db_upgrade(ctx: typer.Context) -> None:
-    """Migrate the database to the schema this habitctl needs."""
+def db_upgrade(ctx: typer.Context, roles: RolesOption = False) -> None:
+    """Migrate the database to the schema this habitctl needs (as the owner role if it exists)."""
+    if roles:
+        db_roles(ctx)
     with command(ctx) as rt:
         from sqlalchemy.exc import ProgrammingError
 

@@ -106,9 +106,7 @@ def current_revision(engine: Engine) -> str | None:
 def _is_missing_table(exc: DBAPIError) -> bool:
     """No version table, or none this role may read (its grants come with the migrations)."""
     message = str(exc.orig).lower()
-    return any(
-        sign in message for sign in ("no such table", "does not exist", "permission denied")
-    )
+    return any(sign in message for sign in ("no such table", "does not exist", "permission denied"))
 
 
 def ensure_schema(engine: Engine, *, auto_migrate: bool) -> None:
