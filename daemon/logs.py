@@ -29,6 +29,9 @@ class Redact(logging.Filter):
         if self.secrets:
             record.msg = self.scrub(record.getMessage())
             record.args = None
+            for key, value in list(record.__dict__.items()):
+                if key not in _STANDARD and isinstance(value, str):
+                    setattr(record, key, self.scrub(value))
             if record.exc_info:
                 record.exc_text = self.scrub(logging.Formatter().formatException(record.exc_info))
                 record.exc_info = None

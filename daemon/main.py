@@ -286,12 +286,12 @@ def run(args: argparse.Namespace) -> int:
     daemon = Daemon(settings, args)
     try:
         return daemon.serve()
-    except SchemaBehind as exc:
+    except StorageError as exc:  # SchemaBehind included
         log.error(exc.message)
         return EXIT_STORAGE
-    except StorageError as exc:
-        log.error(exc.message)
-        return EXIT_STORAGE
+    except TelegramError as exc:  # only `--once` gives up on an unreachable Telegram
+        log.error("Telegram is unreachable", extra={"reason": str(exc)})
+        return EXIT_FAILURE
     except FatalTelegramError as exc:
         log.error(f"{exc}: check [telegram] bot_token")
         return EXIT_CONFIG

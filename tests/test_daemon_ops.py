@@ -305,6 +305,19 @@ def test_once_runs_one_tick_and_exits_0(
     assert BOT_TOKEN not in result.stderr + result.stdout
 
 
+def test_once_with_telegram_unreachable_exits_1_without_a_traceback(database_url: str) -> None:
+    env = {
+        "HABITCTL_DATABASE_URL": database_url,
+        "HABITCTL_TELEGRAM_BOT_TOKEN": BOT_TOKEN,
+        "HABITCTL_TELEGRAM_API_BASE_URL": f"http://127.0.0.1:{free_port()}/bot",
+    }
+    result = run_daemon(env, "--once")
+    assert result.returncode == 1
+    assert "Telegram is unreachable" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert BOT_TOKEN not in result.stderr
+
+
 def test_a_second_daemon_on_the_same_sqlite_file_exits_with_a_clear_message(
     tmp_path: Path, sqlite_template: Path, fake_bot: FakeBotAPI, daemons: Start
 ) -> None:
