@@ -283,9 +283,12 @@ def main(argv: list[str] | None = None) -> int:
     if needed > users:
         parser.error(f"--due/--limited-due need {needed} distinct users; there are {users}")
 
-    logs = Path(tempfile.mkdtemp(prefix="habitctl-bench-daemon-"))
     results: list[Delivery] = []
-    with postgres() as cluster:
+    with (
+        tempfile.TemporaryDirectory(prefix="habitctl-bench-daemon-") as log_dir,
+        postgres() as cluster,
+    ):
+        logs = Path(log_dir)
         engine = migrated_engine(cluster)
         url = cluster.url(DATABASE)
         try:
@@ -347,7 +350,6 @@ def main(argv: list[str] | None = None) -> int:
                             print("\n(no py-spy profile: py-spy not installed or not permitted)")
         finally:
             engine.dispose()
-    shutil.rmtree(logs, ignore_errors=True)
 
     print("\nsummary")
     print(f"ratio idle-tick: execution {execution_ms:.3f} ms / 5 ms = {execution_ms / 5:.3f}")
@@ -362,9 +364,9 @@ def main(argv: list[str] | None = None) -> int:
     scan = "Index Scan on ix_habits_next_reminder_at" if index_scan else "no index scan"
     met = "MET" if index_scan else "MISSED"
     print(f"budget idle-tick plan: measured {scan}, limit index scan, {met}")
+    print(verdict("idle-tick execution", execution_ms, 5, " ms", at_most=True))
     print(
-        verdict("idle-tick execution", execution_ms, 5, " ms", at_most=True)
-        + f" (planning {planning_ms:.3f} ms)"
+        verdict("idle-tick execution+planning", execution_ms + planning_ms, 5, " ms", at_most=True)
     )
     for r in results:
         name = f"delivery {r.label}"

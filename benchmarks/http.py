@@ -553,8 +553,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"round {round_no}/{args.rounds}", flush=True)
                 for server, label, query in targets:
                     if server.name == "drf":
+                        # Fresh, warmed by one request: a wrk warm-up would leave a backlog of
+                        # slow requests that the single sync worker then serves during the run.
                         server.restart("/public/habits")
-                    if args.warmup > 0:
+                        fetch_json(server.url(query))
+                    elif args.warmup > 0:
                         load(server.url(query), args.warmup, args.connections)
                     out = None
                     if args.profile is not None and server is habitctl and round_no == 1:

@@ -114,7 +114,8 @@ class Daemon:
         self.bot: Bot = make_bot(
             settings.telegram.bot_token.get_secret_value(),
             settings.telegram.api_base_url,
-            connections=min(256, max(8, daemon_settings.batch_size)),
+            # Enough for a batch in flight; httpcore scans the whole pool on every request.
+            connections=min(32, daemon_settings.batch_size),
         )
         pacer: Pacer = (
             DatabasePacer(self.engine, daemon_settings.send_rate_per_second)

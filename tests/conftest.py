@@ -16,6 +16,7 @@ from habitctl.storage.engine import make_engine, make_sessionmaker
 from habitctl.storage.migrate import upgrade
 from habitctl.storage.roles import ensure_roles
 from tests.cli import Cli
+from tests.daemon_harness import DaemonProcess, Start
 from tests.fakebot import FakeBotAPI
 from tests.pg import PostgresCluster, find_binaries
 
@@ -138,3 +139,31 @@ def fake_bot(fake_bot_server: FakeBotAPI) -> FakeBotAPI:
         fake_bot_server.start()
     fake_bot_server.reset()
     return fake_bot_server
+
+
+@pytest.fixture
+def pg_url(pg_cluster: PostgresCluster | None) -> str:
+    """A fresh PostgreSQL database (admin URL), for tests that are PostgreSQL-only."""
+    return fresh_postgres_database(pg_cluster)
+
+
+@pytest.fixture
+def pg_engine(pg_url: str) -> Iterator[Engine]:
+    engine = make_engine(pg_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def daemons(tmp_path: Path) -> Iterator[Start]:
+    """Start `habitctl-daemon` processes; any still running are killed at the end."""
+    started: list[DaemonProcess] = []
+
+    def start(env: dict[str, str], *args: str) -> DaemonProcess:
+        process = DaemonProcess(env, tmp_path / f"daemon-{len(started)}.log", *args)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.kill()

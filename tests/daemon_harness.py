@@ -20,6 +20,7 @@ from tests.fakebot import FakeBotAPI
 from tests.pg import role_url
 
 BOT_TOKEN = "123:TEST-SECRET-TOKEN"
+Start = Callable[..., "DaemonProcess"]
 
 
 def daemon_env(database_url: str, fake: FakeBotAPI, **overrides: str) -> dict[str, str]:

@@ -13,11 +13,8 @@ from habitctl.storage.engine import SCHEMA_REVISION
 from tests.cli import PASSWORD, Cli, run_habitctl
 
 
-def test_a_postgresql_schema_behind_exits_7_until_db_upgrade(
-    backend: str, cli: Cli, engine: Engine
-) -> None:
-    if backend != "postgresql":
-        pytest.skip("SQLite is migrated automatically")
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_postgresql_schema_behind_exits_7_until_db_upgrade(cli: Cli, engine: Engine) -> None:
     migrate.downgrade(engine, "base")
     for args in (("public",), ("register", "--username", "alice", "--password-stdin")):
         outcome = cli(*args, "--json", input=PASSWORD + "\n")
@@ -33,11 +30,8 @@ def test_a_postgresql_schema_behind_exits_7_until_db_upgrade(
     assert cli.ok("list", "--json").json() == []
 
 
-def test_an_sqlite_schema_behind_is_migrated_automatically(
-    backend: str, cli: Cli, engine: Engine
-) -> None:
-    if backend != "sqlite":
-        pytest.skip("PostgreSQL is migrated explicitly")
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_an_sqlite_schema_behind_is_migrated_automatically(cli: Cli, engine: Engine) -> None:
     migrate.downgrade(engine, "base")
     cli.signup()
     assert migrate.current(engine) == SCHEMA_REVISION

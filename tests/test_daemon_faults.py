@@ -8,9 +8,8 @@ import re
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -21,9 +20,9 @@ from habitctl.storage.migrate import upgrade
 from habitctl.storage.models import Habit, ReminderDelivery, User, UserContact
 from habitctl.storage.roles import ensure_roles
 from tests.cli import Cli
-from tests.conftest import fresh_postgres_database
 from tests.daemon_harness import (
     DaemonProcess,
+    Start,
     daemon_env,
     deliveries,
     habit_chats,
@@ -34,35 +33,6 @@ from tests.daemon_harness import (
 )
 from tests.fakebot import FakeBotAPI
 from tests.pg import PostgresCluster, find_binaries
-
-Start = Callable[..., DaemonProcess]
-
-
-@pytest.fixture
-def pg_url(pg_cluster: PostgresCluster | None) -> str:
-    return fresh_postgres_database(pg_cluster)
-
-
-@pytest.fixture
-def pg_engine(pg_url: str) -> Iterator[Engine]:
-    engine = make_engine(pg_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def daemons(tmp_path: Path) -> Iterator[Start]:
-    """Start `habitctl-daemon` processes; any still running are killed at the end."""
-    started: list[DaemonProcess] = []
-
-    def start(env: dict[str, str], *args: str) -> DaemonProcess:
-        process = DaemonProcess(env, tmp_path / f"daemon-{len(started)}.log", *args)
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        process.kill()
 
 
 def next_reminders(engine: Engine) -> dict[int, datetime]:

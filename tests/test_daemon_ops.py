@@ -16,7 +16,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
@@ -27,12 +26,11 @@ from sqlalchemy import Engine, select
 
 from daemon.telegram import make_bot
 from daemon.worker import Worker
-from habitctl.storage.engine import make_engine, make_sessionmaker
+from habitctl.storage.engine import make_sessionmaker
 from habitctl.storage.models import Habit, ReminderDelivery
-from tests.conftest import fresh_postgres_database
 from tests.daemon_harness import (
     BOT_TOKEN,
-    DaemonProcess,
+    Start,
     daemon_env,
     deliveries,
     seed_due,
@@ -42,37 +40,9 @@ from tests.daemon_harness import (
 from tests.fakebot import FakeBotAPI
 from tests.pg import PostgresCluster, free_port
 
-Start = Callable[..., DaemonProcess]
 SCRIPT = Path(sys.executable).with_name("habitctl-daemon")
 UNIT = Path(__file__).resolve().parent.parent / "daemon" / "habitctl-daemon.service"
 SECRET = BOT_TOKEN.split(":", 1)[1]
-
-
-@pytest.fixture
-def pg_url(pg_cluster: PostgresCluster | None) -> str:
-    return fresh_postgres_database(pg_cluster)
-
-
-@pytest.fixture
-def pg_engine(pg_url: str) -> Iterator[Engine]:
-    engine = make_engine(pg_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def daemons(tmp_path: Path) -> Iterator[Start]:
-    """Start `habitctl-daemon` processes; any still running are killed at the end."""
-    started: list[DaemonProcess] = []
-
-    def start(env: dict[str, str], *args: str) -> DaemonProcess:
-        process = DaemonProcess(env, tmp_path / f"daemon-{len(started)}.log", *args)
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        process.kill()
 
 
 def run_daemon(

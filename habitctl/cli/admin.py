@@ -8,8 +8,10 @@ import typer
 
 from habitctl.cli.runtime import command, emit_json, runtime
 
-db_app = typer.Typer(help="Database schema: migrate and inspect.", no_args_is_help=True)
-config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="Database schema: migrate and inspect.", no_args_is_help=True, rich_markup_mode=None
+)
+config_app = typer.Typer(help="Configuration.", no_args_is_help=True, rich_markup_mode=None)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 

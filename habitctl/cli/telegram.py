@@ -8,7 +8,9 @@ import typer
 
 from habitctl.cli.runtime import command, emit_json
 
-telegram_app = typer.Typer(help="Link Telegram to receive reminders.", no_args_is_help=True)
+telegram_app = typer.Typer(
+    help="Link Telegram to receive reminders.", no_args_is_help=True, rich_markup_mode=None
+)
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 

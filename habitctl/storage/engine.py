@@ -59,6 +59,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         _prepare_sqlite_file(sqlite_path)
     elif make_url(url).get_backend_name() == "postgresql":
         kwargs.setdefault("pool_pre_ping", True)
+        # executemany of UPDATEs (the daemon's batch of next occurrences) in a few round trips.
+        kwargs.setdefault("executemany_mode", "values_plus_batch")
         kwargs.setdefault("connect_args", {"connect_timeout": 5})
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
