@@ -183,6 +183,14 @@ def test_edit_changes_the_habit_and_recomputes_the_reminder(alice: Cli) -> None:
     assert alice.ok("show", str(habit["id"]), "--json").json() == edited
 
 
+def test_edit_without_any_option_changes_nothing_and_says_what_to_give(alice: Cli) -> None:
+    habit = alice.add("stretch", *WHEN, "--reward", "tea")
+    outcome = alice("edit", str(habit["id"]))
+    assert outcome.exit_code == ExitCode.INVALID_INPUT
+    assert "nothing to change" in outcome.stderr
+    assert alice.ok("show", str(habit["id"]), "--json").json() == habit
+
+
 def test_rm_with_yes_deletes_the_habit(alice: Cli) -> None:
     habit = alice.add("stretch", *WHEN, "--reward", "tea")
     alice.ok("done", str(habit["id"]))

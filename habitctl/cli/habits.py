@@ -221,6 +221,11 @@ def edit(
             values["reward"] = None
         if no_link:
             values["linked_habit_id"] = None
+        if not values:
+            raise InvalidInput(
+                "nothing to change: give at least one option, e.g. --at 08:00 "
+                "(`habitctl edit --help` lists them)"
+            )
         changes = validate(HabitUpdate, values)
         with rt.transaction() as db:
             result = view(update_habit(db, rt.user(db), number, changes, rt.now()))
