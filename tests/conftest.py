@@ -18,7 +18,7 @@ from habitctl.storage.roles import ensure_roles
 from tests.cli import Cli
 from tests.daemon_harness import DaemonProcess, Start
 from tests.fakebot import FakeBotAPI
-from tests.pg import PostgresCluster, find_binaries
+from tests.pg import PostgresCluster, find_binaries, missing_postgres
 
 BACKENDS = ["sqlite", "postgresql"]
 _TEMPLATE = "habitctl_template"
@@ -49,9 +49,7 @@ def pg_cluster() -> Iterator[PostgresCluster | None]:
     bindir = find_binaries()
     if bindir is None:
         if os.environ.get("HABITCTL_REQUIRE_POSTGRES") == "1":
-            pytest.fail(
-                "PostgreSQL binaries (initdb, pg_ctl) not found and HABITCTL_REQUIRE_POSTGRES=1"
-            )
+            missing_postgres()
         yield None
         return
     cluster = PostgresCluster(bindir)
@@ -81,7 +79,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def fresh_postgres_database(cluster: PostgresCluster | None) -> str:
     if cluster is None:
-        pytest.skip("PostgreSQL binaries not installed (set HABITCTL_REQUIRE_POSTGRES=1 to fail)")
+        missing_postgres()
     name = f"t{os.getpid()}_{next(_counter)}"
     cluster.execute(f"CREATE DATABASE {name} TEMPLATE {_TEMPLATE}")
     return cluster.url(name)

@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import psycopg2
 
@@ -132,3 +133,13 @@ def role_url(url: str, role: str) -> str:
     if parsed.get_backend_name() != "postgresql":
         return url
     return parsed.set(username=role, password=None).render_as_string(hide_password=False)
+
+
+def missing_postgres() -> NoReturn:
+    """Skip a PostgreSQL case, visibly; fail instead when HABITCTL_REQUIRE_POSTGRES=1 (CI)."""
+    import pytest
+
+    reason = "PostgreSQL binaries (initdb, pg_ctl) not found"
+    if os.environ.get("HABITCTL_REQUIRE_POSTGRES") == "1":
+        pytest.fail(f"{reason} and HABITCTL_REQUIRE_POSTGRES=1")
+    pytest.skip(f"{reason} (set HABITCTL_REQUIRE_POSTGRES=1 to fail instead)")

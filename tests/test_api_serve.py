@@ -12,12 +12,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import pytest
 
 from habitctl.cli.exitcodes import ExitCode
 from tests.api import add_public
 from tests.cli import Cli
-from tests.pg import PostgresCluster, free_port, role_url
+from tests.pg import PostgresCluster, free_port, missing_postgres, role_url
 
 
 def wait_until_healthy(base_url: str, process: subprocess.Popen[str], timeout: float = 20) -> None:
@@ -81,7 +80,7 @@ def test_serve_refuses_a_database_whose_schema_is_behind(
     pg_cluster: PostgresCluster | None, isolated_environment: Path, tmp_path: Path
 ) -> None:
     if pg_cluster is None:
-        pytest.skip("PostgreSQL binaries not installed")
+        missing_postgres()
     name = f"empty_{os.getpid()}_{abs(hash(tmp_path))}"
     pg_cluster.execute(f"CREATE DATABASE {name}")
     cli = Cli(pg_cluster.url(name), isolated_environment)

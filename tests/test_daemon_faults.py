@@ -32,7 +32,7 @@ from tests.daemon_harness import (
     wait_until,
 )
 from tests.fakebot import FakeBotAPI
-from tests.pg import PostgresCluster, find_binaries
+from tests.pg import PostgresCluster, find_binaries, missing_postgres
 
 
 def next_reminders(engine: Engine) -> dict[int, datetime]:
@@ -130,7 +130,7 @@ def own_cluster() -> Iterator[PostgresCluster]:
     """A cluster of this test's own: it is stopped and started again."""
     bindir = find_binaries()
     if bindir is None:
-        pytest.skip("PostgreSQL binaries not installed")
+        missing_postgres()
     cluster = PostgresCluster(bindir)
     try:
         cluster.init()

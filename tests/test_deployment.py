@@ -29,7 +29,7 @@ from sqlalchemy.engine import make_url
 from tests.api import add_public
 from tests.cli import Cli
 from tests.fakebot import FakeBotAPI
-from tests.pg import PostgresCluster, free_port
+from tests.pg import PostgresCluster, free_port, missing_postgres
 from tests.test_api_serve import running, wait_until_healthy
 from tests.users import logged_in
 
@@ -164,7 +164,7 @@ def compose_env(pg_cluster: PostgresCluster | None, isolated_environment: Path) 
     """.env.example's values, with its database and admin made on the throwaway cluster
     (the postgres image makes POSTGRES_USER a superuser)."""
     if pg_cluster is None:
-        pytest.skip("PostgreSQL binaries not installed")
+        missing_postgres()
     env = {**env_example(), "TELEGRAM_BOT_TOKEN": "123:abc"}
     database = f"{env['POSTGRES_DB']}_{os.getpid()}_{free_port()}"
     pg_cluster.execute(

@@ -77,9 +77,12 @@ def unlink(db: Session, user: User) -> bool:
         db.execute(
             update(UserContact)
             .where(UserContact.user_id == user.id)
-            .values(telegram_chat_id=None, telegram_unreachable_at=None,
-                    telegram_unreachable_reason=None)
-        )  # fmt: skip
+            .values(
+                telegram_chat_id=None,
+                telegram_unreachable_at=None,
+                telegram_unreachable_reason=None,
+            )
+        )
     return linked
 
 
