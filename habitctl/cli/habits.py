@@ -7,13 +7,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from habitctl.cli.runtime import Runtime, UsageProblem, command, emit_json, parse_id
+from habitctl.cli.runtime import UsageProblem, command, emit_json, parse_id
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
     from habitctl.core.schemas import HabitView
-    from habitctl.storage.models import User
+    from habitctl.storage.models import Habit, User
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 At = Annotated[str | None, typer.Option("--at", help="Local time HH:MM (24-hour).")]
@@ -46,7 +44,7 @@ def _options(**given: Any) -> dict[str, Any]:
     return values
 
 
-def _views(db: Session, habits: list[Any]) -> list[HabitView]:
+def _views(habits: list[Habit]) -> list[HabitView]:
     from habitctl.services.habits import view
 
     return [view(habit) for habit in habits]
@@ -154,7 +152,7 @@ def list_habits(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
         with rt.transaction() as db:
             user = rt.user(db)
-            views = _views(db, list_own(db, user))
+            views = _views(list_own(db, user))
     if as_json:
         emit_json([v.model_dump(mode="json") for v in views])
         return
@@ -274,7 +272,7 @@ def public(
         from habitctl.services.habits import list_public_page
 
         with rt.transaction() as db:
-            views = _views(db, list_public_page(db, page=page, per_page=per_page))
+            views = _views(list_public_page(db, page=page, per_page=per_page))
     if as_json:
         emit_json([v.model_dump(mode="json") for v in views])
         return
@@ -324,6 +322,3 @@ def register_commands(app: typer.Typer) -> None:
     app.command("list")(list_habits)
     for function in (show, edit, rm, public, done):
         app.command()(function)
-
-
-__all__ = ["Runtime", "register_commands"]
