@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -147,3 +149,13 @@ def verdict(name: str, measured: float, limit: float, unit: str, *, at_most: boo
 def machine() -> str:
     load = os.getloadavg()[0]
     return f"{os.cpu_count()} CPUs, load average {load:.1f}"
+
+
+def interrupt(process: subprocess.Popen[bytes]) -> None:
+    """SIGINT (py-spy writes its profile on it), then SIGKILL after 30 s."""
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -25,7 +25,6 @@ import contextlib
 import itertools
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -40,7 +39,15 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)  # the repository root
 from sqlalchemy import Engine, event, func, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-from benchmarks.common import DATABASE, machine, migrated_engine, postgres, seed, verdict  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    DATABASE,
+    interrupt,
+    machine,
+    migrated_engine,
+    postgres,
+    seed,
+    verdict,
+)
 from habitctl.services.reminders import claim_due  # noqa: E402
 from tests.daemon_harness import DaemonProcess, daemon_env  # noqa: E402
 from tests.fakebot import FakeBotAPI  # noqa: E402
@@ -214,12 +221,7 @@ def run_delivery(
             time.sleep(0.25)
     finally:
         if spy is not None:
-            spy.send_signal(signal.SIGINT)
-            try:
-                spy.wait(30)
-            except subprocess.TimeoutExpired:
-                spy.kill()
-                spy.wait()
+            interrupt(spy)
         for daemon in daemons:
             try:
                 daemon.stop(timeout=15)

@@ -52,6 +52,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from benchmarks.common import (  # noqa: E402
     DATABASE,
     REPO_ROOT,
+    interrupt,
     machine,
     migrated_engine,
     postgres,
@@ -393,12 +394,7 @@ def profiled(pid: int, out: Path | None) -> Iterator[None]:
     try:
         yield
     finally:
-        spy.send_signal(signal.SIGINT)
-        try:
-            spy.wait(30)
-        except subprocess.TimeoutExpired:
-            spy.kill()
-            spy.wait()
+        interrupt(spy)
 
 
 def main(argv: list[str] | None = None) -> int:
