@@ -146,15 +146,20 @@ class Habit(Base):
 
 
 class Completion(Base):
-    """A habit done on one local day of its owner."""
+    """A habit done, or skipped on purpose, on one local day of its owner."""
 
     __tablename__ = "completions"
-    __table_args__ = (UniqueConstraint("habit_id", "local_date"),)
+    __table_args__ = (
+        UniqueConstraint("habit_id", "local_date"),
+        CheckConstraint("kind IN ('done', 'skipped')", name="kind"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     habit_id: Mapped[int] = mapped_column(ForeignKey("habits.id", ondelete="CASCADE"))
     local_date: Mapped[date] = mapped_column(Date)
     source: Mapped[str] = mapped_column(String(16), default="cli")
+    # "done", or "skipped": a day off on purpose that neither breaks nor extends a streak.
+    kind: Mapped[str] = mapped_column(String(8), default="done", server_default="done")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
