@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from habitctl import __version__
-from habitctl.cli import accounts, admin, habits, progress, serve, telegram
+from habitctl.cli import accounts, admin, habits, progress, serve, telegram, transfer
 from habitctl.cli.runtime import Runtime
 
 app = typer.Typer(
@@ -69,6 +69,7 @@ accounts.register_commands(app)
 habits.register_commands(app)
 admin.register_commands(app)
 progress.register_commands(app)
+transfer.register_commands(app)
 serve.register_commands(app)
 telegram.register_commands(app)
 
