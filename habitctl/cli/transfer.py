@@ -122,12 +122,12 @@ def plain(text: str) -> str:
 
 def _print_report(report: ImportReport) -> None:
     parts = _counted(report.habits, "habit") + _counted(report.completions, "completion")
-    head = "Dry run, nothing written" if report.dry_run else "Imported"
     source = SOURCES.get(report.source, report.source)
-    if parts:
-        typer.echo(f"{head} from {source}: {', '.join(parts)}.")
+    summary = ", ".join(parts) if parts else "nothing to change, it is all here already"
+    if report.dry_run:
+        typer.echo(f"Dry run, nothing written. Importing {source} would give: {summary}.")
     else:
-        typer.echo(f"{head} from {source}: nothing to change, it is all here already.")
+        typer.echo(f"Imported {source}: {summary}.")
     if report.timezone is not None:
         zone = report.timezone
         if zone.restored:

@@ -76,7 +76,7 @@ def _note(report: ImportReport, line: str) -> None:
 
 
 def _differences(before: HabitCreate, after: HabitCreate) -> str:
-    old, new = before.model_dump(), after.model_dump()
+    old, new = before.model_dump(mode="json"), after.model_dump(mode="json")
     return ", ".join(f"{key} {old[key]} → {new[key]}" for key in new if old[key] != new[key])
 
 

@@ -37,8 +37,8 @@ def _every(habit: LoopHabit, fills: list[Fill]) -> int:
             Fill(
                 "periodicity_days",
                 "7",
-                f"Loop asks {habit.numerator} time(s) in {habit.denominator} days, rarer than "
-                "once a week (R5)",
+                f"Loop asks {habit.numerator} in {habit.denominator} days, rarer than once a "
+                "week, which R5 forbids",
                 "--every N",
             )
         )
@@ -64,7 +64,12 @@ def _spec(habit: LoopHabit, fills: list[Fill]) -> HabitCreate:
         fills.append(Fill("time", f"{at:%H:%M}", "no reminder in Loop", "--at HH:MM"))
     fills.append(Fill("place", DEFAULT_PLACE, "Loop has no place", "--place PLACE"))
     fills.append(
-        Fill("reward", DEFAULT_REWARD, "Loop has no reward (R6)", "--reward TEXT (or --linked ID)")
+        Fill(
+            "reward",
+            DEFAULT_REWARD,
+            "Loop has no reward; R6 asks for one",
+            "--reward TEXT (or --linked ID)",
+        )
     )
     values = {
         "action": habit.name,

@@ -65,6 +65,7 @@ def export_loop(db: Session, owner: User, now: datetime) -> bytes:
     tz = zone(owner.timezone)
     today = timing.local_date(now, tz)
     habits = list_own(db, owner)
+    actions = {habit.id: habit.action for habit in habits}
     marks: dict[int, dict[date, int]] = defaultdict(dict)
     rows = db.execute(
         select(Completion.habit_id, Completion.local_date, Completion.kind)
@@ -83,12 +84,14 @@ def export_loop(db: Session, owner: User, now: datetime) -> bytes:
         computed = computed_entries(frequency, original)
         entries.append(computed)
         frequencies.append(frequency)
-        then = habit.reward or ("a pleasant habit" if habit.is_pleasant else "")
+        if habit.is_pleasant:
+            description = "A pleasant habit"
+        else:
+            description = f"Then: {habit.reward or actions.get(habit.linked_habit_id or 0, '')}"
         table.append([
             f"{position:03d}", habit.action, "YES_NO",
-            f"I will {habit.action} at {habit.time:%H:%M} in {habit.place}",
-            f"Then: {then}" if habit.reward else then, "1", str(habit.periodicity_days),
-            COLOR, "", "", "", "false",
+            f"I will {habit.action} at {habit.time:%H:%M} in {habit.place}", description, "1",
+            str(habit.periodicity_days), COLOR, "", "", "", "false",
         ])  # fmt: skip
         folder = _folder(position, habit.action)
         oldest = min(computed, default=today)
