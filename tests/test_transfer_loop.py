@@ -248,3 +248,41 @@ def test_loop_export_read_back_gives_the_same_history(cli: Cli, tmp_path: Path) 
     bob.ok("import", str(target))
     assert history(bob) == expected
     assert {h["periodicity_days"] for h in bob.ok("list", "--json").json()} == {1, 3}
+
+
+def test_a_habit_loop_did_not_export_is_refused_not_imported_empty(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """Loop writes every habit into Habits.csv but folders only for the selected ones."""
+    cli.signup()
+    whole = loop_zip("v2.3.1", tmp_path / "whole.zip")
+    partial = tmp_path / "partial.zip"
+    with zipfile.ZipFile(whole) as source, zipfile.ZipFile(partial, "w") as target:
+        for name in source.namelist():
+            if not name.startswith("003 Call mum/"):
+                target.writestr(name, source.read(name))
+    result = cli.ok("import", str(partial), "--json").json()
+    refused = {r["name"]: r["reason"] for r in result["refused"]}
+    assert "not in this export" in refused["Call mum"]
+    assert "Call mum" not in history(cli)
+
+
+def test_uuids_from_loops_migration_24_longer_than_36_still_import_once(
+    cli: Cli, tmp_path: Path
+) -> None:
+    cli.signup()
+    backup = loop_db(tmp_path / "loop.db")
+    db = sqlite3.connect(backup)
+    # 24.sql: `update habits set uuid = lower(hex(randomblob(16) || id))` — 40 characters here.
+    db.execute(
+        "INSERT INTO Habits (id, archived, color, description, freq_den, freq_num, highlight,"
+        " name, position, type, question) VALUES (1234, 0, 1, '', 1, 1, 0, 'Stretch', 4, 0, '')"
+    )
+    db.execute("UPDATE Habits SET uuid = lower(hex(randomblob(16) || id)) WHERE id = 1234")
+    db.execute("INSERT INTO Repetitions (habit, timestamp, value) VALUES (1234, 1767571200000, 2)")
+    db.commit()
+    db.close()
+    cli.ok("import", str(backup))
+    assert history(cli)["Stretch"] == {("2026-01-05", "done")}
+    again = cli.ok("import", str(backup), "--json").json()
+    assert again["habits"] == {"added": 0, "changed": 0, "unchanged": 3}

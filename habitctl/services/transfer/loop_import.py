@@ -47,6 +47,11 @@ def _every(habit: LoopHabit, fills: list[Fill]) -> int:
 
 
 def _refusal(habit: LoopHabit) -> str | None:
+    if not habit.exported:
+        return (
+            "its history is not in this export (Loop writes it only for the habits selected "
+            "when exporting): select it in Loop and export again"
+        )
     if habit.archived:
         return "archived in Loop: unarchive it there and export again to bring it here"
     if habit.numerical:
@@ -104,14 +109,16 @@ def read_loop(
         while key in seen:  # two Loop habits of one name in a CSV
             key += "+"
         seen.add(key)
-        uid = derived_uid("loop", key) if not habit.key or habit.key.startswith("csv ") else key
+        # A backup's uuid is kept (Loop's own importer matches on it); the CSV has none, and
+        # uuids Loop's migration 24 made can run past 36 characters: those get a derived one.
+        uid = key if len(key) <= 36 and not key.startswith("csv ") else derived_uid("loop", key)
         marked = {day: KINDS[value] for day, value in habit.entries.items() if value in KINDS}
         kept = {day: kind for day, kind in marked.items() if day <= today}
         first = min(kept, default=None)
         # Created on its first day, so the history is not older than the habit.
         created = timing.local_instant(first, time(0), tz) if first else now
         incoming.append(
-            IncomingHabit(uid[:36], habit.name, spec, created_at=min(created, now), fills=fills)
+            IncomingHabit(uid, habit.name, spec, created_at=min(created, now), fills=fills)
         )
-        days += [IncomingDay(uid[:36], day, kind, "loop") for day, kind in kept.items()]
+        days += [IncomingDay(uid, day, kind, "loop") for day, kind in kept.items()]
     return Incoming(incoming, days, overwrite=False)

@@ -44,6 +44,7 @@ class LoopHabit:
     unit: str = ""
     archived: bool = False
     reminder: time | None = None
+    exported: bool = True  # False: in Habits.csv, but its history was not exported
     entries: dict[date, int] = field(default_factory=dict)  # Entry values, by day
 
 
@@ -133,10 +134,10 @@ def read_csv_zip(data: bytes) -> list[LoopHabit]:
                 "Habits.csv has neither Loop's v2.3.1 columns nor its older ones",
                 field="Habits.csv",
             )
+        # Loop lists every habit in Habits.csv but writes folders only for those selected.
+        selected = position in files
         entries = (
-            _checkmarks(_member(archive, files[position]), files[position])
-            if (position in files)
-            else {}
+            _checkmarks(_member(archive, files[position]), files[position]) if selected else {}
         )
         habits.append(
             LoopHabit(
@@ -149,6 +150,7 @@ def read_csv_zip(data: bytes) -> list[LoopHabit]:
                 or any(v not in (YES_MANUAL, 1, 0, SKIP, UNKNOWN) for v in entries.values()),
                 unit=row.get("Unit") or "",
                 archived=(row.get("Archived?") or "false").lower() == "true",
+                exported=selected,
                 entries=entries,
             )
         )
