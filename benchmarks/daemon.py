@@ -6,7 +6,9 @@
    execution under 5 ms.
 2. Throughput: `--due` reminders due in the same minute (distinct users), delivered by real
    `habitctl-daemon` processes to the fake Bot API with no rate limit: reminders per second
-   from the first to the last sendMessage the fake recorded, each exactly once.
+   from the first to the last sendMessage the fake recorded, each exactly once; against the
+   ceiling measured right before on the same fake (`benchmarks/ceiling_daemon.py`: a bare
+   aiohttp client, `--concurrency` in flight, the same number of messages): ≥ 50 % of it.
 3. Rate limit: `--limited-due` reminders with send_rate_per_second = `--rate`: the achieved
    rate as a fraction of the limit (≥ 95 %), and the busiest one-second window.
 2 and 3 run with one daemon and with `--replicas` daemons on the same database.
@@ -39,6 +41,7 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)  # the repository root
 from sqlalchemy import Engine, event, func, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
+from benchmarks.ceiling_daemon import Ceiling, describe, measure_ceiling  # noqa: E402
 from benchmarks.common import (  # noqa: E402
     DATABASE,
     interrupt,
@@ -105,6 +108,7 @@ class Delivery:
     busiest_second: int
     rejected_429: int
     largest_gap_ms: float
+    ceiling: Ceiling | None = None
 
     @property
     def per_second(self) -> float:
@@ -278,6 +282,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replicas", type=int, default=3, help="daemons in the replica runs")
     parser.add_argument("--batch-size", type=int, help="daemon batch_size (default: product's)")
     parser.add_argument("--explain-repeats", type=int, default=20)
+    parser.add_argument(
+        "--concurrency", type=int, default=32, help="requests in flight for the ceiling client"
+    )
     parser.add_argument("--profile", type=Path, help="directory for a py-spy profile")
     args = parser.parse_args(argv)
     users = args.users or max(1, args.habits // 10)
@@ -323,6 +330,11 @@ def main(argv: list[str] | None = None) -> int:
                     if args.profile is not None and replicas == 1 and not rate:
                         args.profile.mkdir(parents=True, exist_ok=True)
                         profile_to = args.profile / "daemon-unlimited.txt"
+                    # The ceiling right before each unlimited run: the same fake, the same
+                    # number of messages, the machine's load of that moment.
+                    ceiling = None if rate else measure_ceiling(fake, due, args.concurrency)
+                    if ceiling is not None:
+                        print(f"\n{describe(ceiling)}")
                     result = run_delivery(
                         label=label,
                         engine=engine,
@@ -337,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
                         profile_to=profile_to,
                     )
                     first += due
+                    result.ceiling = ceiling
                     results.append(result)
                     print(
                         f"\n{label}: {result.sent} sent ({result.unique} distinct chats) of "
@@ -361,8 +374,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"ratio {r.label}: achieved {r.per_second:.2f}/s / limit {r.rate_limit:g}/s "
                 f"= {r.per_second / r.rate_limit:.3f}"
             )
-        else:
-            print(f"ratio {r.label}: {r.per_second:.0f}/s / 1000/s = {r.per_second / 1000:.3f}")
+        elif r.ceiling is not None and r.ceiling.at_fake_per_second:
+            ceiling_rate = r.ceiling.at_fake_per_second
+            print(
+                f"ratio {r.label}: {r.per_second:.0f}/s / ceiling {ceiling_rate:.0f}/s = "
+                f"{r.per_second / ceiling_rate:.3f}"
+            )
     scan = "Index Scan on ix_habits_next_reminder_at" if index_scan else "no index scan"
     met = "MET" if index_scan else "MISSED"
     print(f"budget idle-tick plan: measured {scan}, limit index scan, {met}")
@@ -374,8 +391,9 @@ def main(argv: list[str] | None = None) -> int:
         name = f"delivery {r.label}"
         if r.rate_limit:
             print(verdict(name, 100 * r.per_second / r.rate_limit, 95, "%", at_most=False))
-        else:
-            print(verdict(name, r.per_second, 1000, "/s", at_most=False))
+        elif r.ceiling is not None and r.ceiling.at_fake_per_second:
+            share = 100 * r.per_second / r.ceiling.at_fake_per_second
+            print(verdict(f"{name} share of ceiling", share, 50, "%", at_most=False))
         once = "MET" if r.exactly_once else "MISSED"
         print(
             f"budget exactly-once {r.label}: measured {r.sent} sent, {r.unique} distinct, "
