@@ -7,8 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg2
 
-from tests.api import api_client
-from tests.conftest import fresh_postgres_database
+from tests.api import api_client, login_role_database
 from tests.pg import PostgresCluster
 
 
@@ -25,13 +24,9 @@ def _backends(cluster: PostgresCluster, role: str) -> int:
 def test_connections_cut_under_the_server_fail_one_request_then_it_recovers(
     pg_cluster: PostgresCluster | None,
 ) -> None:
-    url = fresh_postgres_database(pg_cluster)
+    url, role = login_role_database(pg_cluster)
     assert pg_cluster is not None
-    database = url.rsplit("/", 1)[1]
-    role = f"api_{database}"
-    pg_cluster.execute(f"CREATE ROLE {role} LOGIN")
-    pg_cluster.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}", database)
-    with api_client(pg_cluster.url(database, user=role), role=None) as client:
+    with api_client(url, role=None) as client:
         # Several requests at once: the pool holds several open connections afterwards.
         with ThreadPoolExecutor(8) as pool:
             warm = list(pool.map(lambda _: client.get("/public/habits").status_code, range(64)))
