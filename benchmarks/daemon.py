@@ -109,6 +109,7 @@ class Delivery:
     rejected_429: int
     largest_gap_ms: float
     ceiling: Ceiling | None = None
+    peak_rss_mb: float = 0.0  # the largest of the daemons' peak resident memory
 
     @property
     def per_second(self) -> float:
@@ -159,6 +160,16 @@ def busiest_window(stamps: list[float]) -> int:
     return best
 
 
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident set (VmHWM) so far, in MB; 0 where /proc does not say."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    found = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+    return int(found[1]) / 1024 if found else 0.0
+
+
 def find_py_spy() -> str | None:
     beside = Path(sys.executable).with_name("py-spy")
     return str(beside) if beside.exists() else shutil.which("py-spy")
@@ -188,6 +199,7 @@ def run_delivery(
     slug = re.sub(r"[^a-z0-9]+", "-", label)
     daemons: list[DaemonProcess] = []
     spy: subprocess.Popen[bytes] | None = None
+    peak = 0.0
     try:
         for i in range(replicas):
             daemons.append(DaemonProcess(env, logs / f"{slug}-{i}.log"))
@@ -224,6 +236,7 @@ def run_delivery(
                 raise RuntimeError(f"a daemon exited early:\n{daemons[0].log()[-3000:]}")
             time.sleep(0.25)
     finally:
+        peak = max((peak_rss_mb(d.proc.pid) for d in daemons), default=0.0)
         if spy is not None:
             interrupt(spy)
         for daemon in daemons:
@@ -245,6 +258,7 @@ def run_delivery(
         busiest_second=busiest_window(stamps),
         rejected_429=sum(1 for c in calls if c["status"] == 429),
         largest_gap_ms=1000 * max((b - a for a, b in itertools.pairwise(stamps)), default=0.0),
+        peak_rss_mb=peak,
     )
 
 
@@ -355,7 +369,8 @@ def main(argv: list[str] | None = None) -> int:
                         f"\n{label}: {result.sent} sent ({result.unique} distinct chats) of "
                         f"{due} due in {result.seconds:.2f}s = {result.per_second:.0f}/s; "
                         f"busiest second {result.busiest_second}; 429s {result.rejected_429}; "
-                        f"largest gap between sends {result.largest_gap_ms:.0f} ms"
+                        f"largest gap between sends {result.largest_gap_ms:.0f} ms; "
+                        f"peak memory of a daemon {result.peak_rss_mb:.0f} MB"
                     )
                     if profile_to is not None:
                         if profile_to.exists():
@@ -391,9 +406,20 @@ def main(argv: list[str] | None = None) -> int:
         name = f"delivery {r.label}"
         if r.rate_limit:
             print(verdict(name, 100 * r.per_second / r.rate_limit, 95, "%", at_most=False))
+            print(
+                verdict(
+                    f"busiest second {r.label}",
+                    r.busiest_second,
+                    r.rate_limit,
+                    " sends",
+                    at_most=True,
+                )
+            )
         elif r.ceiling is not None and r.ceiling.at_fake_per_second:
             share = 100 * r.per_second / r.ceiling.at_fake_per_second
             print(verdict(f"{name} share of ceiling", share, 50, "%", at_most=False))
+        if r.peak_rss_mb and not r.rate_limit:
+            print(verdict(f"memory {r.label}", r.peak_rss_mb, 150, " MB", at_most=True))
         once = "MET" if r.exactly_once else "MISSED"
         print(
             f"budget exactly-once {r.label}: measured {r.sent} sent, {r.unique} distinct, "

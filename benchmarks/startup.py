@@ -153,6 +153,26 @@ def seed_habits(env: dict[str, str], count: int) -> None:
         raise RuntimeError(f"`habitctl list --json` did not show {count} habits")
 
 
+HEAVY = ("sqlalchemy", "pydantic", "telegram")
+
+
+def heavy_imports(argv: list[str], env: dict[str, str]) -> list[str]:
+    """The packages of HEAVY that `python -X importtime -m habitctl <argv>` imports."""
+    done = subprocess.run(
+        [str(BIN / "python"), "-X", "importtime", "-m", "habitctl", *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    found = set()
+    for line in done.stderr.splitlines():
+        name = line.rpartition("|")[2].strip().split(".")[0]
+        if name in HEAVY:
+            found.add(name)
+    return sorted(found)
+
+
 def verdict(name: str, measured: float, limit: float) -> str:
     status = "MET" if measured <= limit else "MISSED"
     return f"budget {name}: measured {measured:.2f}x, limit {limit:.2f}x, {status}"
@@ -181,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         list_ = Timing(f"habitctl list ({args.habits} habits, SQLite)", [HABITCTL, "list"])
         timings = [typer_floor, help_, version, list_floor, list_]
         measure(timings, env, args.runs, args.warmup)
+        imports = {flag: heavy_imports([flag], env) for flag in ("--help", "--version")}
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -203,6 +224,12 @@ def main(argv: list[str] | None = None) -> int:
     print("\nsummary")
     for name, t, floor, limit in checks:
         print(verdict(name, t.wall_ms / floor.wall_ms, limit))
+    for name, imported in imports.items():
+        status = "MISSED" if imported else "MET"
+        print(
+            f"budget startup {name} imports: measured {', '.join(imported) or 'none'}, "
+            f"limit none of {'/'.join(HEAVY)}, {status}"
+        )
     return 0
 
 

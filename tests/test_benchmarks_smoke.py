@@ -45,7 +45,8 @@ def test_startup_script_runs() -> None:
     out = run_script("startup.py", "--runs", "1", "--warmup", "0", "--habits", "5")
     assert "ratio startup list:" in out
     assert "(against floor_list.py (5 rows, SQLite))" in out
-    assert len(budgets(out)) == 3
+    assert len(budgets(out)) == 5
+    assert "budget startup --help imports: measured none" in out
 
 
 def test_daemon_ceiling_script_runs() -> None:
