@@ -54,7 +54,7 @@ from benchmarks.http_drf import (  # noqa: E402
 )
 from benchmarks.http_load import Load, combine, fetch_json, load  # noqa: E402
 from benchmarks.http_report import DEPTHS, describe, summary  # noqa: E402
-from benchmarks.http_servers import Server, free_port, profiled, start  # noqa: E402
+from benchmarks.http_servers import Server, cpu_seconds, free_port, profiled, start  # noqa: E402
 from habitctl.core.public import encode_cursor  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -118,7 +118,10 @@ def measure_rounds(
                 args.profile.mkdir(parents=True, exist_ok=True)
                 out = args.profile / f"serve-{label.replace(' ', '-')}.txt"
             with profiled(server.proc.pid, out):
+                cpu_before = cpu_seconds(server.proc.pid)
                 result = load(server.url(query), args.duration, args.connections)
+                cpu = cpu_seconds(server.proc.pid) - cpu_before
+            result.server_cpu_ms = 1000 * cpu / result.requests if result.requests else 0.0
             rounds.setdefault((server.name, label), []).append(result)
             print(describe(server.name, label, result), flush=True)
     return {key: combine(loads) for key, loads in rounds.items()}

@@ -26,6 +26,9 @@ class Load:
     requests: int
     errors: int
     tool: str
+    # CPU the server's processes spent per request during the load: far less sensitive to
+    # other load on a shared machine than requests per second.
+    server_cpu_ms: float = 0.0
 
 
 def _wrk_ms(value: str) -> float:
@@ -124,6 +127,7 @@ def combine(loads: list[Load]) -> Load:
         sum(x.requests for x in loads),
         sum(x.errors for x in loads),
         loads[0].tool,
+        statistics.median(x.server_cpu_ms for x in loads),
     )
 
 

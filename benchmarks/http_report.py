@@ -18,6 +18,7 @@ def describe(name: str, label: str, result: Load) -> str:
     return (
         f"  {name:<16} {label:<12} {result.requests_per_s:9.1f} req/s  "
         f"p50 {result.p50_ms:8.2f} ms  p99 {result.p99_ms:8.2f} ms  "
+        f"server CPU {result.server_cpu_ms:6.2f} ms/request  "
         f"({result.requests} requests, {result.errors} errors)"
     )
 
@@ -33,7 +34,8 @@ def summary(results: dict[tuple[str, str], Load], drf_labels: dict[str, str]) ->
                 f"ratio {name}/ceiling {label}: {ours.requests_per_s:.1f} / "
                 f"{ceiling.requests_per_s:.1f} req/s = "
                 f"{ours.requests_per_s / ceiling.requests_per_s:.3f}; p99 {ours.p99_ms:.1f} / "
-                f"{ceiling.p99_ms:.1f} ms = {ours.p99_ms / ceiling.p99_ms:.2f}x"
+                f"{ceiling.p99_ms:.1f} ms = {ours.p99_ms / ceiling.p99_ms:.2f}x; server CPU per "
+                f"request {ours.server_cpu_ms:.2f} / {ceiling.server_cpu_ms:.2f} ms"
             )
             drf = results.get(("drf", drf_labels[label]))
             if name == "habitctl" and drf is not None and drf.requests_per_s:
