@@ -35,6 +35,9 @@ class Redact(logging.Filter):
             if record.exc_info:
                 record.exc_text = self.scrub(logging.Formatter().formatException(record.exc_info))
                 record.exc_info = None
+        elif record.exc_info:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
         return True
 
 
@@ -59,8 +62,8 @@ class TextFormatter(logging.Formatter):
         line += f"{record.levelname.lower():7} {record.getMessage()}"
         if fields:
             line += f" {fields}"
-        if record.exc_text:
-            line += "\n" + record.exc_text
+        if record.exc_text:  # one line per event: the exception's own last line
+            line += " exception=" + record.exc_text.strip().splitlines()[-1]
         return line
 
 
