@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Insert, Table, bindparam, case, text, update
+from sqlalchemy import Insert, Table, bindparam, case, func, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -90,14 +90,17 @@ def record_handled(db: Session, replica: str, handled: list[Handled]) -> None:
     table = Habit.__table__
     assert isinstance(table, Table)
     habits = table.c
-    # Core, not ORM: an executemany of one guarded UPDATE (SQLite has one daemon per file).
+    # SQLite (one daemon per file): Core, not ORM, an executemany of one guarded UPDATE.
     db.connection().execute(
         update(table)
         .where(habits.id == bindparam("hid"), habits.lease_owner == replica)
         .values(
             next_reminder_at=case(
                 (
-                    habits.next_reminder_at == bindparam("leased", type_=UTCDateTime()),
+                    # As instants, not as text: a value written by hand may be spelt
+                    # differently ('07:30:00' against '07:30:00.000000').
+                    func.julianday(habits.next_reminder_at)
+                    == func.julianday(bindparam("leased", type_=UTCDateTime())),
                     bindparam("next_at", type_=UTCDateTime()),
                 ),
                 else_=habits.next_reminder_at,

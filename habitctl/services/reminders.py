@@ -167,3 +167,21 @@ def prepare(claimed: ClaimedHabit, now: datetime, grace: timedelta) -> DueRemind
         ),
         local_day=timing.scheduled_date(occurrence, at, tz),
     )
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """A habit whose reminders the daemon set aside, and why (for its owner to see)."""
+
+    habit_id: int
+    reason: str
+    since: datetime | None
+
+
+def set_aside_habits(db: Session, user_id: int) -> list[SetAside]:
+    rows = db.execute(
+        select(Habit.id, Habit.reminder_error, Habit.reminder_error_at)
+        .where(Habit.user_id == user_id, Habit.reminder_error.is_not(None))
+        .order_by(Habit.id)
+    ).all()
+    return [SetAside(row[0], str(row[1]), row[2]) for row in rows]
