@@ -8,8 +8,8 @@ that table, so no member can take the election (an advisory lock is one key spac
 any role can take). With SQLite there is one daemon per database file.
 
 Updates are fetched raw and parsed one by one: one that does not parse, or whose handling
-fails, is logged, counted and skipped. The next offset is stored in `app_state` after each
-update, and confirmed to Telegram before exit (a last `getUpdates` with it), so a restart,
+fails, is logged, counted and skipped. The next offset is stored in `app_state` as each
+update is taken, and confirmed to Telegram before exit (a last `getUpdates` with it), so a restart,
 even after `kill -9`, answers no update twice.
 """
 
@@ -146,6 +146,12 @@ class UpdatePoller:
         update_id = raw.get("update_id") if isinstance(raw, dict) else None
         if isinstance(update_id, int) and not isinstance(update_id, bool):
             self.offset = max(self.offset or 0, update_id + 1)
+        # Stored before handling: a crash mid-update loses that one answer (the person
+        # presses again) rather than giving it twice (a used link code read as unknown).
+        try:
+            self.store_offset()
+        except (StorageError, DBAPIError) as exc:
+            log.warning("could not store the update offset", extra={"reason": str(exc)[:200]})
         try:
             update = Update.de_json(raw, self.bot)
             if update is None:
@@ -158,10 +164,6 @@ class UpdatePoller:
                 "update skipped: it cannot be handled",
                 extra={"update": update_id, "reason": f"{type(exc).__name__}: {exc}"[:300]},
             )
-        try:
-            self.store_offset()
-        except (StorageError, DBAPIError) as exc:
-            log.warning("could not store the update offset", extra={"reason": str(exc)[:200]})
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Poll until stopped (the caller cancels this task); never raises."""
