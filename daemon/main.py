@@ -25,7 +25,7 @@ from typing import IO, Any, TypeVar
 import schedule
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, ProgrammingError
+from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
 from telegram.error import InvalidToken, TelegramError
 
 from daemon import logs, notify
@@ -195,7 +195,8 @@ class Daemon:
                 if self.stopping.is_set():
                     return False
                 me = self.bot.username
-                with transaction(self.factory) as db:
+                # IntegrityError: another replica stored the same name a moment before.
+                with contextlib.suppress(IntegrityError), transaction(self.factory) as db:
                     telegram_links.remember_bot_username(db, me)
                 log.info("connected to Telegram", extra={"bot": me})
                 return True

@@ -5,8 +5,8 @@ the slots live in `send_slots` and every replica takes from them (python-telegra
 AIORateLimiter paces one process and no private chat). Each message takes its own slot just
 before it goes: one short transaction moves the bot's next slot on by exactly one spacing
 and the chat's by a second, and hands back when this message may start. A replica holds at
-most one slot it has not used yet (`gate`), so a replica that dies holds the others back by
-one spacing at most.
+most OUTSTANDING slots it has not used yet (`gate`), so a replica that dies holds the
+others back by that many spacings at most.
 
 The spacing is `(1 + JITTER) / rate`: a message arrives up to JITTER seconds after its slot
 (waking up, the request on its way), and with that spacing no window of one second can hold
@@ -20,15 +20,18 @@ unreachable (403/400) is refused its slot, in every replica, from that moment on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, TextClause, text
+from sqlalchemy.exc import DBAPIError
 
 JITTER = 0.04  # seconds a message may arrive after its slot
 LATE = 0.02  # a sender waking later than this after its slot takes a new one
 CHAT_INTERVAL = 1.0 + JITTER
+OUTSTANDING = 3  # slots a replica may hold before using them
 GLOBAL = "global"
 
 
@@ -91,31 +94,44 @@ class MemorySlots:
         self.refused.add(chat_id)
 
 
-# One transaction per slot, on the database's clock: create the keys if missing, lock them
-# in key order (no deadlock between replicas), read, move both on.
+# One statement per slot, on the database's clock: lock the bot's and the chat's rows (in
+# key order: no deadlock between replicas), read how far ahead each is, and move both on
+# when this message takes its slot. The decision is `decide`'s, spelt in SQL so that a slot
+# costs one round trip.
 _CREATE = text(
     """
     INSERT INTO send_slots (key, next_at) VALUES (:global, now()), (:chat, now())
     ON CONFLICT (key) DO NOTHING
     """
 )
-_LOCK = text(
+_TAKE = text(
     """
-    SELECT key, EXTRACT(EPOCH FROM next_at - now()) FROM send_slots
-    WHERE key IN (:global, :chat) ORDER BY key FOR UPDATE
-    """
-)
-_UNREACHABLE = text(
-    """
-    SELECT EXISTS (SELECT FROM user_contacts
-                   WHERE telegram_chat_id = :chat_id AND telegram_unreachable_at IS NOT NULL)
-    """
-)
-_MOVE = text(
-    """
-    UPDATE send_slots SET next_at = now() + make_interval(secs => CASE key
-        WHEN :global THEN :global_ahead ELSE :chat_ahead END)
-    WHERE key IN (:global, :chat)
+    WITH locked AS (
+        SELECT key, next_at FROM send_slots
+        WHERE key IN (:global, :chat) ORDER BY key FOR UPDATE
+    ), ready AS (
+        SELECT
+            GREATEST(0, EXTRACT(EPOCH FROM max(next_at) FILTER (WHERE key = :global) - now()))
+                AS bot,
+            GREATEST(0, EXTRACT(EPOCH FROM max(next_at) FILTER (WHERE key = :chat) - now()))
+                AS chat,
+            EXISTS (SELECT FROM user_contacts WHERE telegram_chat_id = :chat_id
+                    AND telegram_unreachable_at IS NOT NULL) AS refused
+        FROM locked
+    ), decided AS (
+        SELECT bot, chat, refused,
+               CASE WHEN refused OR chat > bot + :interval THEN NULL
+                    ELSE GREATEST(bot, chat) END AS start
+        FROM ready
+    ), moved AS (
+        UPDATE send_slots AS slot SET next_at = now() + make_interval(secs => decided.start
+            + CASE slot.key WHEN :global THEN :interval ELSE :chat_interval END)
+        FROM decided
+        WHERE decided.start IS NOT NULL AND slot.key IN (:global, :chat)
+        RETURNING 1
+    )
+    SELECT refused, start, chat - :interval AS chat_wait, (SELECT count(*) FROM moved)
+    FROM decided
     """
 )
 _PAUSE = text(
@@ -127,36 +143,54 @@ _PAUSE = text(
 
 
 class DatabaseSlots:
-    """Slots in PostgreSQL's `send_slots`, shared by every replica."""
+    """Slots in PostgreSQL's `send_slots`, shared by every replica.
+
+    One connection of its own, in autocommit: a slot is one statement, one round trip (no
+    pool check-out, no ping, no BEGIN/COMMIT).
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.known: set[str] = set()
+        self.connection: Connection | None = None
+
+    def _execute(self, statement: TextClause, params: dict[str, Any]) -> Any:
+        for attempt in (1, 2):
+            try:
+                if self.connection is None:
+                    self.connection = self.engine.connect().execution_options(
+                        isolation_level="AUTOCOMMIT"
+                    )
+                return self.connection.execute(statement, params)
+            except DBAPIError:
+                self.close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        if self.connection is not None:
+            with contextlib.suppress(DBAPIError):
+                self.connection.close()
+            self.connection = None
 
     def take(self, chat_id: int, interval: float) -> Decision:
         keys = {"global": GLOBAL, "chat": chat_key(chat_id)}
-        with self.engine.begin() as conn:
-            if keys["chat"] not in self.known:
-                conn.execute(_CREATE, keys)
-                self.known.add(keys["chat"])
-            ready = {key: float(ahead) for key, ahead in conn.execute(_LOCK, keys).all()}
-            if conn.execute(_UNREACHABLE, {"chat_id": chat_id}).scalar():
-                return Decision(refused=True)
-            decision, taken = decide(ready[GLOBAL], ready[keys["chat"]], interval)
-            if taken and decision.start is not None:
-                conn.execute(
-                    _MOVE,
-                    keys
-                    | {
-                        "global_ahead": decision.start + interval,
-                        "chat_ahead": decision.start + CHAT_INTERVAL,
-                    },
-                )
-        return decision
+        if keys["chat"] not in self.known:
+            self._execute(_CREATE, keys)
+            self.known.add(keys["chat"])
+        refused, start, chat_wait, _ = self._execute(
+            _TAKE,
+            keys | {"chat_id": chat_id, "interval": interval, "chat_interval": CHAT_INTERVAL},
+        ).one()
+        if refused:
+            return Decision(refused=True)
+        if start is None:
+            return Decision(chat_wait=float(chat_wait))
+        return Decision(start=float(start))
 
     def pause(self, seconds: float) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(_PAUSE, {"global": GLOBAL, "seconds": seconds})
+        self._execute(_PAUSE, {"global": GLOBAL, "seconds": seconds})
 
     def refuse(self, chat_id: int) -> None:
         """Nothing to store: `take` reads the chat's unreachable mark from user_contacts."""
@@ -168,8 +202,12 @@ class Pacer:
     def __init__(self, store: SlotStore, rate: float) -> None:
         self.store = store
         self.interval = (1.0 + JITTER) / rate if rate > 0 else 0.0  # 0: per chat only
-        self.gate = asyncio.Lock()  # at most one slot taken and not yet used, per replica
+        # At most OUTSTANDING slots taken and not yet used, per replica: enough to keep the
+        # pace while one slot's round trip is under way, few enough that a replica that dies
+        # holds the others back by a few spacings only.
+        self.gate = asyncio.Semaphore(OUTSTANDING)
         self.refused: set[int] = set()
+        self.late = 0  # slots given up because this process woke too late for them
 
     async def acquire(self, chat_id: int) -> bool:
         while chat_id not in self.refused:
@@ -181,13 +219,14 @@ class Pacer:
                     return False
                 if decision.start is not None:
                     slot = asked + decision.start
-                    ahead = slot - time.monotonic()
-                    if ahead <= 0:  # free at once (the answer itself may have been slow)
+                    await asyncio.sleep(max(0.0, slot - time.monotonic()))
+                    # Later than LATE after the slot (an oversleep, or a slow answer when the
+                    # slot was "now"), this message could bunch with the next slot's: take
+                    # a new one. With no bot rate (interval 0) only the chat's spacing counts.
+                    if self.interval == 0 or time.monotonic() - slot <= LATE:
                         return chat_id not in self.refused
-                    await asyncio.sleep(ahead)
-                    if time.monotonic() - slot <= LATE:
-                        return chat_id not in self.refused
-                    continue  # overslept: this slot could bunch with the next one
+                    self.late += 1
+                    continue
             await asyncio.sleep(decision.chat_wait or 0.0)
         return False
 

@@ -38,26 +38,28 @@ class Recorder:
         self.pending.append(handled)
         self.arrived.set()
 
-    def write(self) -> bool:
-        """Write everything pending now; False (kept for later) if the database failed."""
-        group, self.pending = self.pending, []
+    def write(self, group: list[Handled]) -> bool:
+        """Write `group` in one short transaction; False if it failed (the caller keeps it)."""
         if not group:
             return True
         try:
             with transaction(self.factory) as db:
                 record_handled(db, self.replica, group)
         except Exception as exc:  # the database away, or a bug: kept, retried, never lost
-            self.pending = group + self.pending
             self.failures += 1
             reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
             log.warning(
                 "could not record deliveries, retrying",
-                extra={"pending": len(self.pending), "reason": reason.splitlines()[0]},
+                extra={"pending": len(group), "reason": reason.splitlines()[0]},
             )
             return False
         self.failures = 0
         self.recorded += len(group)
         return True
+
+    def take(self) -> list[Handled]:
+        group, self.pending = self.pending, []
+        return group
 
     async def run(self) -> None:
         """Until cancelled: write each group as soon as its window closes."""
@@ -65,9 +67,16 @@ class Recorder:
             await self.arrived.wait()
             await asyncio.sleep(WINDOW)
             self.arrived.clear()
-            if not self.write():
+            group = self.take()  # on the loop's thread, where `add` appends
+            # Written in a thread: the event loop keeps waking senders on their slots.
+            if not await asyncio.to_thread(self.write, group):
+                self.pending = group + self.pending
                 await asyncio.sleep(min(MAX_BACKOFF, 0.2 * 2**self.failures))
                 self.arrived.set()
 
     def flush(self) -> bool:
-        return self.write()
+        group = self.take()
+        if self.write(group):
+            return True
+        self.pending = group + self.pending
+        return False

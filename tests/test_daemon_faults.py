@@ -8,17 +8,13 @@ import re
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy import Engine, func, select, update
 
 from habitctl.storage.engine import make_engine
-from habitctl.storage.migrate import upgrade
 from habitctl.storage.models import Habit, ReminderDelivery, User, UserContact
-from habitctl.storage.roles import ensure_roles
 from tests.cli import Cli
 from tests.daemon_harness import (
     DaemonProcess,
@@ -32,7 +28,7 @@ from tests.daemon_harness import (
     wait_until,
 )
 from tests.fakebot import FakeBotAPI
-from tests.pg import PostgresCluster, find_binaries, missing_postgres
+from tests.pg import PostgresCluster
 
 
 def next_reminders(engine: Engine) -> dict[int, datetime]:
@@ -123,28 +119,6 @@ def test_sigkill_mid_batch_loses_nothing_and_repeats_only_what_was_in_flight(
 
 
 # ------------------------------------------------------------------ 4. PostgreSQL outage
-
-
-@pytest.fixture
-def own_cluster() -> Iterator[PostgresCluster]:
-    """A cluster of this test's own: it is stopped and started again."""
-    bindir = find_binaries()
-    if bindir is None:
-        missing_postgres()
-    cluster = PostgresCluster(bindir)
-    try:
-        cluster.init()
-        cluster.start()
-        cluster.execute("CREATE DATABASE habitctl")
-        admin = make_engine(cluster.url("habitctl"))
-        ensure_roles(admin)  # as the shared cluster is set up: roles, then the owner migrates
-        admin.dispose()
-        owner = make_engine(cluster.url("habitctl", user="habitctl_owner"))
-        upgrade(owner)
-        owner.dispose()
-        yield cluster
-    finally:
-        cluster.remove()
 
 
 def test_postgres_outage_is_survived_and_caught_up_per_grace(

@@ -1,8 +1,9 @@
 """Writing back what the daemon did with leased habits, each write a short transaction.
 
 Every write is guarded by the lease: it applies only to habits this replica still holds
-(`lease_owner`), and the schedule moves on only if the habit is still at the occurrence the
-lease was taken for, so an owner's edit made meanwhile wins over the daemon's advance. A
+(`lease_owner`; or that nobody holds, as when a stop gave the leases back first), and the
+schedule moves on only if the habit is still at the occurrence the lease was taken for, so
+an owner's edit made meanwhile wins over the daemon's advance. A
 delivery row is unique per habit and occurrence (`INSERT … ON CONFLICT DO NOTHING`), so a
 repeat after a crash never records one occurrence twice.
 """
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Insert, Table, bindparam, case, func, text, update
+from sqlalchemy import Insert, Table, bindparam, case, func, or_, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -53,7 +54,7 @@ _ADVANCE_PG = text(
         lease_owner = NULL, lease_until = NULL, reminder_error = NULL, reminder_error_at = NULL
     FROM unnest(CAST(:ids AS bigint[]), CAST(:leased AS timestamptz[]),
                 CAST(:nexts AS timestamptz[])) AS v(id, leased_at, next_at)
-    WHERE h.id = v.id AND h.lease_owner = :replica
+    WHERE h.id = v.id AND (h.lease_owner = :replica OR h.lease_owner IS NULL)
     """
 )
 
@@ -93,7 +94,10 @@ def record_handled(db: Session, replica: str, handled: list[Handled]) -> None:
     # SQLite (one daemon per file): Core, not ORM, an executemany of one guarded UPDATE.
     db.connection().execute(
         update(table)
-        .where(habits.id == bindparam("hid"), habits.lease_owner == replica)
+        .where(
+            habits.id == bindparam("hid"),
+            or_(habits.lease_owner == replica, habits.lease_owner.is_(None)),
+        )
         .values(
             next_reminder_at=case(
                 (
