@@ -209,6 +209,13 @@ class Daemon:
                     "Telegram unavailable, retrying",
                     extra={"reason": str(exc), "retry_in_s": delay},
                 )
+            except StorageError as exc:  # the database went away just after it answered
+                if not forever:
+                    raise
+                log.warning(
+                    "database unavailable, retrying",
+                    extra={"reason": exc.message, "retry_in_s": delay},
+                )
             await self.pause(delay)
             delay = min(MAX_BACKOFF, delay * 2)
         return False

@@ -16,12 +16,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.pacing import Pacer
 from daemon.recorder import Recorder
 from daemon.telegram import Attempt, RawBot, Result, send_reminder
 from habitctl.core.reminder_text import done_button_data
+from habitctl.errors import StorageError
 from habitctl.services import reminder_records
 from habitctl.services.reminder_records import Handled
 from habitctl.services.reminders import (
@@ -195,6 +197,11 @@ class Worker:
             await self.deliver(reminder)
         except asyncio.CancelledError:
             raise  # stopping: `release_all` gives the lease back once the recorder is flushed
+        except (StorageError, DBAPIError) as exc:  # the database, not the habit: it stays due
+            log.warning(
+                "database unavailable while sending: the lease runs out and the habit is due",
+                extra={"habit": reminder.habit_id, "reason": str(exc).splitlines()[0][:200]},
+            )
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"
             log.error(
