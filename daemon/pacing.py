@@ -31,7 +31,7 @@ from sqlalchemy.exc import DBAPIError
 JITTER = 0.04  # seconds a message may arrive after its slot
 LATE = 0.02  # a sender waking later than this after its slot takes a new one
 CHAT_INTERVAL = 1.0 + JITTER
-OUTSTANDING = 3  # slots a replica may hold before using them
+OUTSTANDING = 1  # slots a replica may hold before using them
 GLOBAL = "global"
 
 
@@ -208,6 +208,7 @@ class Pacer:
         self.gate = asyncio.Semaphore(OUTSTANDING)
         self.refused: set[int] = set()
         self.late = 0  # slots given up because this process woke too late for them
+        self.paused_until = 0.0  # monotonic: a 429 this process received holds until then
 
     async def acquire(self, chat_id: int) -> bool:
         while chat_id not in self.refused:
@@ -223,6 +224,8 @@ class Pacer:
                     # Later than LATE after the slot (an oversleep, or a slow answer when the
                     # slot was "now"), this message could bunch with the next slot's: take
                     # a new one. With no bot rate (interval 0) only the chat's spacing counts.
+                    if time.monotonic() < self.paused_until:
+                        continue  # a 429 came while this slot was waiting: it is void
                     if self.interval == 0 or time.monotonic() - slot <= LATE:
                         return chat_id not in self.refused
                     self.late += 1
@@ -232,6 +235,7 @@ class Pacer:
 
     def pause(self, seconds: float) -> None:
         """A 429: no message of the bot before `seconds` have passed, in any replica."""
+        self.paused_until = max(self.paused_until, time.monotonic() + seconds)
         self.store.pause(seconds)
 
     def refuse(self, chat_id: int) -> None:

@@ -248,7 +248,6 @@ def test_403_marks_that_user_unreachable_and_spares_everyone_else(
         )
     others = seed_due(engine, users=20)
     fake_bot.add_rules({"method": "sendMessage", "chat_id": blocked_chat, "action": "403"})
-    started = time.time()
     daemon = daemons(daemon_env(cli.database_url, fake_bot))
 
     wait_until(lambda: len(deliveries(engine)) == 20, 20, "everyone else delivered")
@@ -275,9 +274,11 @@ def test_403_marks_that_user_unreachable_and_spares_everyone_else(
     assert len([c for c in calls if c["params"]["chat_id"] == blocked_chat]) == 1
     delivered = [c for c in fake_bot.sent_messages() if c["params"]["chat_id"] != blocked_chat]
     assert len(delivered) == 20
-    # The slowest daemon start-up plus a tick: nobody waited on the blocked chat.
-    timeline = [(round(c["wall"] - started, 2), c["params"]["chat_id"], c["status"]) for c in calls]
-    assert max(c["wall"] for c in delivered) - started < 8, timeline
+    # Nobody waited on the blocked chat: everyone else's went out within seconds of the
+    # first (measured from the first send: a start-up on a loaded host takes seconds).
+    first_send = min(c["wall"] for c in calls)
+    timeline = [(round(c["wall"] - first_send, 2), c["params"]["chat_id"]) for c in calls]
+    assert max(c["wall"] for c in delivered) - first_send < 5, timeline
     with engine.connect() as conn:
         with_delivery = set(conn.scalars(select(ReminderDelivery.habit_id)).all())
     assert with_delivery == set(others)  # no delivery row pretends alice got hers
