@@ -26,6 +26,11 @@ class Redact(logging.Filter):
         return text
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            lines = str(error).strip().splitlines()
+            summary = f"{type(error).__name__}: {lines[0] if lines else ''}"
+            record.exc_summary = self.scrub(summary[:300])
         if self.secrets:
             record.msg = self.scrub(record.getMessage())
             record.args = None
@@ -35,6 +40,9 @@ class Redact(logging.Filter):
             if record.exc_info:
                 record.exc_text = self.scrub(logging.Formatter().formatException(record.exc_info))
                 record.exc_info = None
+        elif record.exc_info:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
         return True
 
 
@@ -54,13 +62,18 @@ class JsonFormatter(logging.Formatter):
 
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        fields = " ".join(f"{k}={v}" for k, v in record.__dict__.items() if k not in _STANDARD)
+        fields = " ".join(
+            f"{k}={v}"
+            for k, v in record.__dict__.items()
+            if k not in _STANDARD and k != "exc_summary"
+        )
         line = f"{datetime.fromtimestamp(record.created, UTC):%Y-%m-%dT%H:%M:%S}Z "
         line += f"{record.levelname.lower():7} {record.getMessage()}"
         if fields:
             line += f" {fields}"
-        if record.exc_text:
-            line += "\n" + record.exc_text
+        summary = getattr(record, "exc_summary", None)
+        if summary:  # one line per event: the exception's type and first line
+            line += f" exception={summary}"
         return line
 
 

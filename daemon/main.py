@@ -13,7 +13,9 @@ import contextlib
 import fcntl
 import logging
 import os
+import secrets
 import signal
+import socket
 import sys
 from collections.abc import Coroutine
 from datetime import timedelta
@@ -23,13 +25,14 @@ from typing import IO, Any, TypeVar
 import schedule
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, ProgrammingError
-from telegram import Bot
+from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
 from telegram.error import InvalidToken, TelegramError
 
 from daemon import logs, notify
-from daemon.pacing import DatabasePacer, MemoryPacer, Pacer
-from daemon.telegram import FatalTelegramError, make_bot
+from daemon.chat import ChatHandlers
+from daemon.pacing import DatabaseSlots, MemorySlots, Pacer, SlotStore
+from daemon.recorder import Recorder
+from daemon.telegram import FatalTelegramError, RawBot, make_bot
 from daemon.updates import UpdatePoller
 from daemon.worker import Worker
 from habitctl.config import Settings, load_settings
@@ -99,6 +102,11 @@ def lock_sqlite(url: str) -> IO[str] | None:
     return handle
 
 
+def replica_name() -> str:
+    """This process's name on its leases: readable (host, pid) and unique (a random tail)."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
 class Daemon:
     def __init__(self, settings: Settings, args: argparse.Namespace) -> None:
         self.settings = settings
@@ -110,28 +118,30 @@ class Daemon:
         self.factory = make_sessionmaker(self.engine)
         self.db_failures = 0
         self.db_resume_at = 0.0
+        self.replica = replica_name()
         daemon_settings = settings.daemon
-        self.bot: Bot = make_bot(
+        self.bot: RawBot = make_bot(
             settings.telegram.bot_token.get_secret_value(),
             settings.telegram.api_base_url,
             # Enough for a batch in flight; httpcore scans the whole pool on every request.
             connections=min(32, daemon_settings.batch_size),
         )
-        pacer: Pacer = (
-            DatabasePacer(self.engine, daemon_settings.send_rate_per_second)
-            if self.engine.dialect.name == "postgresql"
-            else MemoryPacer(daemon_settings.send_rate_per_second)
-        )
-        self.poller = UpdatePoller(self.factory, self.bot)
+        shared = self.engine.dialect.name == "postgresql"
+        slots: SlotStore = DatabaseSlots(self.engine) if shared else MemorySlots()
+        self.poller = UpdatePoller(self.factory, self.bot, ChatHandlers(self.factory, self.bot))
         self.worker = Worker(
             factory=self.factory,
             bot=self.bot,
-            pacer=pacer,
+            pacer=Pacer(slots, daemon_settings.send_rate_per_second),
+            recorder=Recorder(self.factory, self.replica),
+            replica=self.replica,
             batch_size=daemon_settings.batch_size,
             grace=timedelta(minutes=daemon_settings.catch_up_grace_minutes),
+            lease=timedelta(seconds=daemon_settings.lease_seconds),
             stopping=self.stopping,
-            poller=self.poller,
         )
+        self.tick_due = True
+        self.background: list[asyncio.Task[None]] = []
 
     def run_async(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return self.loop.run_until_complete(coroutine)
@@ -139,6 +149,19 @@ class Daemon:
     async def pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stopping.wait(), timeout=max(0.0, seconds))
+
+    async def unless_stopped(self, coroutine: Coroutine[Any, Any, T]) -> T | None:
+        """Await `coroutine`, cancelling it if a stop is asked first (a hung call)."""
+        task = asyncio.ensure_future(coroutine)
+        stop = asyncio.ensure_future(self.stopping.wait())
+        await asyncio.wait([task, stop], return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if task.done():
+            return task.result()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        return None
 
     def stop(self, signum: int) -> None:
         log.info("stopping: finishing the message in flight", extra={"signal": signum})
@@ -168,9 +191,12 @@ class Daemon:
         delay = 1.0
         while not self.stopping.is_set():
             try:
-                await self.bot.initialize()
+                await self.unless_stopped(self.bot.initialize())
+                if self.stopping.is_set():
+                    return False
                 me = self.bot.username
-                with transaction(self.factory) as db:
+                # IntegrityError: another replica stored the same name a moment before.
+                with contextlib.suppress(IntegrityError), transaction(self.factory) as db:
                     telegram_links.remember_bot_username(db, me)
                 log.info("connected to Telegram", extra={"bot": me})
                 return True
@@ -182,6 +208,13 @@ class Daemon:
                 log.warning(
                     "Telegram unavailable, retrying",
                     extra={"reason": str(exc), "retry_in_s": delay},
+                )
+            except StorageError as exc:  # the database went away just after it answered
+                if not forever:
+                    raise
+                log.warning(
+                    "database unavailable, retrying",
+                    extra={"reason": exc.message, "retry_in_s": delay},
                 )
             await self.pause(delay)
             delay = min(MAX_BACKOFF, delay * 2)
@@ -205,7 +238,6 @@ class Daemon:
             self.stopping.set()
             return
         except (StorageError, DBAPIError) as exc:
-            self.poller.release()
             self.db_failures += 1
             delay = min(DB_MAX_BACKOFF, 2.0 ** (self.db_failures - 1))
             self.db_resume_at = self.loop.time() + delay
@@ -215,49 +247,103 @@ class Daemon:
                 extra={"reason": reason.splitlines()[0], "retry_in_s": delay},
             )
             return
+        except Exception as exc:  # a bug: logged as one line, backed off, never a crash loop
+            self.db_resume_at = self.loop.time() + DB_MAX_BACKOFF
+            log.error("tick failed", extra={"reason": f"{type(exc).__name__}: {exc}"[:300]})
+            return
         if self.db_failures:
             log.info("database is back")
             self.db_failures = 0
         if report.claimed:
             log.info("tick", extra=vars(report))
 
-    def tick_job(self) -> None:
-        self.run_async(self.guarded_tick())
-        notify.notify("WATCHDOG=1")
+    async def heartbeat(self) -> None:
+        """Extend this replica's leases while it works on them, and tell systemd it lives."""
+        every = self.settings.daemon.lease_seconds / 3
+        watchdog = notify.watchdog_interval()
+        if watchdog is not None:
+            every = min(every, watchdog)
+        while True:
+            await asyncio.sleep(every)
+            notify.notify("WATCHDOG=1")
+            try:
+                await asyncio.to_thread(self.worker.heartbeat)
+            except Exception as exc:  # the leases may run out: then the habits are due again
+                log.warning("could not extend leases", extra={"reason": str(exc)[:200]})
 
-    def serve(self) -> int:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            self.loop.add_signal_handler(signum, self.stop, signum)
+    async def recorder(self) -> None:
+        try:
+            await self.worker.recorder.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("the recorder failed")
+            self.exit_code = EXIT_FAILURE
+            self.stopping.set()
+
+    def request_tick(self) -> None:
+        self.tick_due = True
+
+    async def serve_async(self) -> int:
         once = self.args.once
-        if not self.run_async(self.wait_for_database(forever=not once)):
+        if not await self.wait_for_database(forever=not once):
             return EXIT_OK
-        if not self.run_async(self.connect_bot(forever=not once)):
+        if not await self.connect_bot(forever=not once):
             return EXIT_OK
         notify.notify("READY=1")
         log.info(
             "daemon ready", extra={"poll_interval_s": self.settings.daemon.poll_interval_seconds}
         )
+        self.background = [
+            asyncio.ensure_future(self.recorder()),
+            asyncio.ensure_future(self.heartbeat()),
+        ]
         if once:
-            self.run_async(self.worker.tick())
-            return EXIT_OK
+            if self.poller.elect():
+                await self.poller.poll_once(timeout=0)
+            await self.worker.tick()
+            return self.exit_code
+        self.background.append(asyncio.ensure_future(self.poller.run(self.stopping)))
         interval = self.settings.daemon.poll_interval_seconds
-        schedule.every(interval).seconds.do(self.tick_job)  # type: ignore[arg-type]  # floats work
-        self.tick_job()
-        watchdog = notify.watchdog_interval()
+        schedule.every(interval).seconds.do(self.request_tick)  # type: ignore[arg-type]
         while not self.stopping.is_set():
             schedule.run_pending()
-            idle = schedule.idle_seconds() or 0.0
-            if watchdog is not None:
-                idle = min(idle, watchdog)
+            if self.tick_due:
+                self.tick_due = False
+                await self.guarded_tick()
                 notify.notify("WATCHDOG=1")
-            self.run_async(self.pause(idle))
+                continue
+            await self.pause(schedule.idle_seconds() or 0.0)
         return self.exit_code
+
+    async def shut_down(self) -> None:
+        """Within the stop deadline whatever Telegram does: confirm updates, close up."""
+        for task in self.background:
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
+        self.worker.recorder.flush()
+        await self.poller.confirm()
+        with contextlib.suppress(TelegramError, TimeoutError):
+            await asyncio.wait_for(self.bot.shutdown(), 1.0)
+
+    def on_loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """A task failed where nobody awaited it: one log line, not a traceback."""
+        error = context.get("exception")
+        reason = f"{type(error).__name__}: {error}" if error else str(context.get("message"))
+        log.error("unexpected error in a background task", extra={"reason": reason[:300]})
+
+    def serve(self) -> int:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            self.loop.add_signal_handler(signum, self.stop, signum)
+        self.loop.set_exception_handler(self.on_loop_error)
+        try:
+            return self.run_async(self.serve_async())
+        finally:
+            self.run_async(self.shut_down())
 
     def close(self) -> None:
         notify.notify("STOPPING=1")
         schedule.clear()
-        with contextlib.suppress(TelegramError):
-            self.run_async(self.bot.shutdown())
         self.poller.release()
         self.engine.dispose()
         self.loop.close()
@@ -296,6 +382,9 @@ def run(args: argparse.Namespace) -> int:
     except FatalTelegramError as exc:
         log.error(f"{exc}: check [telegram] bot_token")
         return EXIT_CONFIG
+    except Exception:  # a bug: one log line (JSON with --log-format json), exit 1
+        log.exception("unexpected error: the daemon stops")
+        return EXIT_FAILURE
     finally:
         daemon.close()
         if lock is not None:
@@ -304,4 +393,11 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("PTB_TIMEDELTA", "1")
-    sys.exit(run(parse_args(argv)))
+    code = run(parse_args(argv))
+    # Everything is written and closed by now. The interpreter's own teardown (collecting
+    # python-telegram-bot's, httpx's and SQLAlchemy's objects, joining idle worker threads)
+    # adds nothing and took seconds on a loaded host: the stop deadline is ours to keep.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -17,9 +17,18 @@ import warnings
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
+from typing import Any
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TimedOut
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 from telegram.request import HTTPXRequest
 
 
@@ -28,6 +37,7 @@ class Result(Enum):
     UNREACHABLE = "unreachable"
     RETRY_LATER = "retry_later"  # transient: try again after `retry_after` (429)
     FAILED = "failed"  # transient failure: the reminder stays due
+    TIMED_OUT = "timed_out"  # ambiguous: it may have arrived (the duplicate window)
 
 
 @dataclass(frozen=True)
@@ -42,7 +52,21 @@ class FatalTelegramError(Exception):
     """The bot token is refused: no reminder can be sent until the configuration changes."""
 
 
-def make_bot(token: str, base_url: str, connections: int, timeout: float = 5.0) -> Bot:
+class RawBot(Bot):
+    """A `Bot` that can also call a method and hand back Telegram's answer unparsed.
+
+    python-telegram-bot parses every answer into its objects; an answer it cannot parse (a
+    `date` in milliseconds, `null` where a message was expected) raises after Telegram has
+    done the work, which for a reminder would look like a failed send and cause a resend.
+    """
+
+    async def raw(self, method: str, read_timeout: float | None = None, **params: Any) -> Any:
+        if read_timeout is None:
+            return await self._post(method, api_kwargs=params)
+        return await self._post(method, api_kwargs=params, read_timeout=read_timeout)
+
+
+def make_bot(token: str, base_url: str, connections: int, timeout: float = 5.0) -> RawBot:
     request = HTTPXRequest(
         connection_pool_size=connections,
         read_timeout=timeout,
@@ -50,7 +74,7 @@ def make_bot(token: str, base_url: str, connections: int, timeout: float = 5.0) 
         connect_timeout=timeout,
         pool_timeout=timeout,
     )
-    return Bot(token, base_url=base_url, request=request, get_updates_request=HTTPXRequest())
+    return RawBot(token, base_url=base_url, request=request, get_updates_request=HTTPXRequest())
 
 
 def done_keyboard(callback_data: str) -> InlineKeyboardMarkup:
@@ -61,10 +85,26 @@ def _seconds(value: int | float | timedelta) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
-async def send_reminder(bot: Bot, chat_id: int, text: str, callback_data: str) -> Attempt:
-    """One sendMessage; the outcome classified, never raised (except a refused token)."""
+def message_id_of(result: object) -> int | None:
+    """The id in a sendMessage answer, read defensively: an odd answer (a `date` in
+    milliseconds, a missing field) must not turn an accepted message into an error."""
+    if isinstance(result, dict):
+        value = result.get("message_id")
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+async def send_reminder(bot: RawBot, chat_id: int, text: str, callback_data: str) -> Attempt:
+    """One sendMessage; the outcome classified, never raised (except a refused token).
+
+    The answer is taken raw (`RawBot.raw`): a parse failure after Telegram accepted the
+    message would look like a failed send and cause a resend.
+    """
     try:
-        message = await bot.send_message(chat_id, text, reply_markup=done_keyboard(callback_data))
+        result = await bot.raw(
+            "sendMessage", chat_id=chat_id, text=text, reply_markup=done_keyboard(callback_data)
+        )
     except RetryAfter as exc:
         with warnings.catch_warnings():  # PTB 22 warns about int vs timedelta here
             warnings.simplefilter("ignore")
@@ -77,7 +117,9 @@ async def send_reminder(bot: Bot, chat_id: int, text: str, callback_data: str) -
     except InvalidToken as exc:
         raise FatalTelegramError("Telegram refused the bot token") from exc
     except TimedOut:
-        return Attempt(Result.FAILED, detail="timed out (the message may have arrived)")
+        return Attempt(Result.TIMED_OUT, detail="timed out (the message may have arrived)")
     except NetworkError as exc:
         return Attempt(Result.FAILED, detail=f"network error: {exc.message}")
-    return Attempt(Result.SENT, message_id=message.message_id)
+    except TelegramError as exc:  # 409 and other answers: transient as far as we know
+        return Attempt(Result.FAILED, detail=f"telegram error: {exc.message}")
+    return Attempt(Result.SENT, message_id=message_id_of(result))

@@ -1,50 +1,61 @@
-"""Telegram updates: `/start <code>` links a chat, the "Done ✅" button records a completion.
+"""Telegram updates: long polling in a task of its own, beside the sending.
 
-Only one `getUpdates` consumer may exist per bot (Telegram answers 409 to a second), so on
-PostgreSQL the replica holding a session-level advisory lock polls and the others do not;
-if that replica dies its connection closes, the lock is released, and another takes over.
+Only one `getUpdates` consumer may exist per bot (Telegram answers 409 to a second). On
+PostgreSQL the replica that holds the row lock on `daemon_leader` (`SELECT … FOR UPDATE`
+in a transaction kept open on a connection of its own) polls; if it dies, its connection
+closes, the lock goes, and another replica takes over. Only the daemon's role can touch
+that table, so no member can take the election (an advisory lock is one key space that
+any role can take). With SQLite there is one daemon per database file.
+
+Updates are fetched raw and parsed one by one: one that does not parse, or whose handling
+fails, is logged, counted and skipped. The next offset is stored in `app_state` as each
+update is taken, and confirmed to Telegram before exit (a last `getUpdates` with it), so a restart,
+even after `kill -9`, answers no update twice.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-import re
-from datetime import UTC, datetime
+from collections import Counter
+from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
-from telegram import Bot, CallbackQuery, Message, Update
-from telegram.error import BadRequest, NetworkError, TelegramError
+from telegram import Update
+from telegram.error import NetworkError, TelegramError
 
-from habitctl.core.reminder_text import parse_done_button
-from habitctl.errors import HabitctlError, InvalidInput
-from habitctl.services import telegram_links
-from habitctl.services.habits import get_own, mark_done
+from daemon.chat import ChatHandlers
+from daemon.telegram import RawBot
+from habitctl.errors import StorageError
 from habitctl.storage.engine import transaction
+from habitctl.storage.models import AppState
 
 log = logging.getLogger("habitctl.daemon")
 
-ADVISORY_KEY = 0x4861626974  # "Habit": the lock that elects the one update poller
-START = re.compile(r"^/start(?:@\w+)?(?:\s+(?P<code>[A-Za-z0-9_-]{1,64}))?\s*$")
-
-HELP = (
-    "I send your habitctl reminders. To link this chat, run `habitctl telegram link` in "
-    "your terminal and open the link it prints."
-)
-BAD_CODE = (
-    "That link code is unknown, used or expired (codes last 15 minutes). "
-    "Run `habitctl telegram link` for a new one."
+OFFSET_KEY = "telegram.update_offset"
+LONG_POLL = 10  # seconds Telegram holds a getUpdates open when there is nothing new
+ELECTION_RETRY = 2.0  # seconds between attempts to become the poller
+CONFIRM_TIMEOUT = 1.5  # seconds the confirming getUpdates may take at exit
+_ELECT = text(
+    """
+    SELECT id FROM daemon_leader WHERE id = 1 FOR UPDATE NOWAIT
+    """
 )
 
 
 class UpdatePoller:
-    def __init__(self, factory: sessionmaker[Session], bot: Bot) -> None:
+    def __init__(self, factory: sessionmaker[Session], bot: RawBot, handlers: ChatHandlers) -> None:
         self.factory = factory
         self.bot = bot
+        self.handlers = handlers
         self.offset: int | None = None
+        self.confirmed: int | None = None
+        self.counts: Counter[str] = Counter()
         self._lock_connection: Connection | None = None
+        self._elected_sqlite = False
 
     @property
     def engine(self) -> Engine:
@@ -52,21 +63,32 @@ class UpdatePoller:
         assert isinstance(bind, Engine)
         return bind
 
-    def _elected(self) -> bool:
+    # ------------------------------------------------------------ election
+    def elect(self) -> bool:
+        """True while this replica holds the poller's row lock (taking it if free)."""
         if self.engine.dialect.name != "postgresql":
-            return True  # one daemon per SQLite file
+            if not self._elected_sqlite:
+                self._elected_sqlite = True
+                self.offset = self.stored_offset()
+            return True
         try:
             if self._lock_connection is not None:
-                self._lock_connection.execute(select(1))
+                self._lock_connection.execute(select(1))  # still alive, still holding it
                 return True
             connection = self.engine.connect()
-            if connection.execute(select(func.pg_try_advisory_lock(ADVISORY_KEY))).scalar():
-                connection.commit()
-                self._lock_connection = connection
-                log.info("this replica now polls Telegram updates")
-                return True
-            connection.close()
-        except DBAPIError:
+            try:
+                # Held open while polling: a role default must not end it as idle.
+                connection.execute(text("SET LOCAL idle_in_transaction_session_timeout = 0"))
+                connection.execute(text("SET LOCAL lock_timeout = 0"))
+                connection.execute(_ELECT)
+            except OperationalError:  # lock_not_available: another replica polls
+                connection.close()
+                return False
+            self._lock_connection = connection
+            self.offset = self.stored_offset()
+            log.info("this replica now polls Telegram updates")
+            return True
+        except (DBAPIError, StorageError):
             self.release()
         return False
 
@@ -76,80 +98,109 @@ class UpdatePoller:
                 self._lock_connection.close()
             self._lock_connection = None
 
-    async def poll(self) -> int | None:
-        """Fetch and handle pending updates; the number handled, None if Telegram is unreachable."""
-        if not self._elected():
-            return 0
+    # ------------------------------------------------------------ offset
+    def stored_offset(self) -> int | None:
+        with transaction(self.factory) as db:
+            value = db.scalar(select(AppState.value).where(AppState.key == OFFSET_KEY))
         try:
-            updates = await self.bot.get_updates(
-                offset=self.offset, timeout=0, allowed_updates=["message", "callback_query"]
-            )
-        except BadRequest as exc:  # a NetworkError subclass, but Telegram did answer
-            log.warning("could not fetch Telegram updates", extra={"reason": str(exc)})
-            return 0
-        except NetworkError as exc:  # transport failures, 5xx and timeouts: back off
+            return int(value) if value is not None else None
+        except ValueError:
+            return None
+
+    def store_offset(self) -> None:
+        if self.offset is None:
+            return
+        with transaction(self.factory) as db:
+            state = db.get(AppState, OFFSET_KEY)
+            if state is None:
+                db.add(AppState(key=OFFSET_KEY, value=str(self.offset)))
+            else:
+                state.value = str(self.offset)
+
+    # ------------------------------------------------------------ polling
+    async def fetch(self, timeout: float) -> list[Any]:
+        params: dict[str, Any] = {
+            "timeout": int(timeout),
+            "allowed_updates": ["message", "callback_query"],
+        }
+        if self.offset is not None:
+            params["offset"] = self.offset
+        result = await self.bot.raw("getUpdates", read_timeout=timeout + 5, **params)
+        return result if isinstance(result, list) else []
+
+    async def poll_once(self, timeout: float = LONG_POLL) -> int | None:
+        """One getUpdates and its updates handled; None if Telegram is unreachable."""
+        try:
+            raw_updates = await self.fetch(timeout)
+        except NetworkError as exc:  # BadRequest and TimedOut included: try again shortly
             log.warning("could not fetch Telegram updates", extra={"reason": str(exc)})
             return None
         except TelegramError as exc:  # 409 Conflict (another consumer) and the like
             log.warning("could not fetch Telegram updates", extra={"reason": str(exc)})
-            return 0
-        for update in updates:
-            self.offset = update.update_id + 1
+            return None
+        for raw in raw_updates:
+            await self.handle_raw(raw)
+        return len(raw_updates)
+
+    async def handle_raw(self, raw: Any) -> None:
+        update_id = raw.get("update_id") if isinstance(raw, dict) else None
+        if isinstance(update_id, int) and not isinstance(update_id, bool):
+            self.offset = max(self.offset or 0, update_id + 1)
+        # Stored before handling: a crash mid-update loses that one answer (the person
+        # presses again) rather than giving it twice (a used link code read as unknown).
+        try:
+            self.store_offset()
+        except (StorageError, DBAPIError) as exc:
+            log.warning("could not store the update offset", extra={"reason": str(exc)[:200]})
+        try:
+            update = Update.de_json(raw, self.bot)
+            if update is None:
+                raise ValueError("empty update")
+            await self.handlers.handle(update)
+            self.counts["handled"] += 1
+        except Exception as exc:  # one update that cannot be handled never stops the others
+            self.counts["failed"] += 1
+            log.warning(
+                "update skipped: it cannot be handled",
+                extra={"update": update_id, "reason": f"{type(exc).__name__}: {exc}"[:300]},
+            )
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Poll until stopped (the caller cancels this task); never raises."""
+        delay = 1.0
+        while not stopping.is_set():
             try:
-                await self.handle(update)
-            except TelegramError as exc:
-                log.warning(
-                    "could not answer an update",
-                    extra={"update": update.update_id, "reason": str(exc)},
-                )
-        return len(updates)
+                elected = await asyncio.to_thread(self.elect)
+            except Exception as exc:
+                log.warning("update poller election failed", extra={"reason": str(exc)[:200]})
+                elected = False
+            if not elected:
+                await asyncio.sleep(ELECTION_RETRY)
+                continue
+            handled = await self.poll_once()
+            if handled is None:
+                await asyncio.sleep(delay)
+                delay = min(30.0, delay * 2)
+            else:
+                delay = 1.0
 
-    async def handle(self, update: Update) -> None:
-        if update.callback_query is not None:
-            await self.on_button(update.callback_query)
-        elif update.message is not None and update.message.text is not None:
-            await self.on_message(update.message)
+    async def confirm(self) -> None:
+        """Tell Telegram which updates were handled (a last getUpdates with the next offset)."""
+        if self.offset is None or self.offset == self.confirmed or not self.is_poller:
+            return
+        with contextlib.suppress(TelegramError, TimeoutError):
+            await asyncio.wait_for(
+                self.bot.raw(
+                    "getUpdates",
+                    read_timeout=CONFIRM_TIMEOUT,
+                    offset=self.offset,
+                    timeout=0,
+                    limit=1,
+                ),
+                CONFIRM_TIMEOUT,
+            )
+            self.confirmed = self.offset
 
-    async def on_message(self, message: Message) -> None:
-        match = START.match(message.text or "")
-        if match is None or match.group("code") is None:
-            await message.reply_text(HELP)
-            return
-        username = message.from_user.username if message.from_user else None
-        try:
-            with transaction(self.factory) as db:
-                user = telegram_links.bind_chat(
-                    db, match.group("code"), message.chat_id, username, datetime.now(UTC)
-                )
-                name = user.username
-        except HabitctlError as exc:
-            reply = BAD_CODE if exc.code == "not_found" else f"Not linked: {exc.message}."
-            await message.reply_text(reply)
-            return
-        log.info("telegram chat linked", extra={"user": name})
-        await message.reply_text(
-            f"Linked to habitctl as {name}. Your reminders will arrive here; press "
-            "“Done ✅” on one to record it."
-        )
-
-    async def on_button(self, query: CallbackQuery) -> None:
-        parsed = parse_done_button(query.data or "")
-        chat = query.message.chat.id if query.message is not None else None
-        if parsed is None or chat is None:
-            await query.answer("This button is not one of habitctl's.")
-            return
-        habit_id, day = parsed
-        try:
-            with transaction(self.factory) as db:
-                user = telegram_links.user_for_chat(db, chat)
-                action = get_own(db, user, habit_id).action
-                _, new = mark_done(db, user, habit_id, day, datetime.now(UTC), source="telegram")
-        except InvalidInput as exc:
-            await query.answer(exc.message)
-            return
-        except HabitctlError:
-            await query.answer("That habit no longer exists.")
-            return
-        await query.answer("Recorded ✅" if new else "Already recorded ✅")
-        original = getattr(query.message, "text", None) or f"I will {action}"
-        await query.edit_message_text(f"{original}\n\n✅ Done on {day:%Y-%m-%d}")
+    @property
+    def is_poller(self) -> bool:
+        return self._lock_connection is not None or self._elected_sqlite

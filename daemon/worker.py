@@ -1,29 +1,37 @@
-"""One tick of the daemon: answer Telegram updates, then deliver what is due, batch by batch."""
+"""One tick of the daemon: lease what is due, send it with no transaction open, record it.
+
+A tick keeps up to `batch_size` reminders in hand: it leases a batch (one short
+transaction), starts one task per reminder, and leases more as tasks finish, until nothing
+is due. Each task waits for its slot (`Pacer`), sends, and hands the outcome to the
+`Recorder`, which writes it within milliseconds. One habit that cannot be handled is set
+aside with its reason (`set_aside`) and the others go on.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
-from telegram import Bot
 
-from daemon.pacing import CHAT_INTERVAL, Pacer
-from daemon.telegram import Attempt, Result, send_reminder
-from daemon.updates import UpdatePoller
+from daemon.pacing import Pacer
+from daemon.recorder import Recorder
+from daemon.telegram import Attempt, RawBot, Result, send_reminder
 from habitctl.core.reminder_text import done_button_data
+from habitctl.errors import StorageError
+from habitctl.services import reminder_records
+from habitctl.services.reminder_records import Handled
 from habitctl.services.reminders import (
+    ClaimedHabit,
     DueReminder,
-    Outcomes,
-    apply_grace,
     claim_due,
     database_now,
-    record_outcomes,
+    prepare,
 )
 from habitctl.storage.engine import transaction
 
@@ -31,6 +39,8 @@ log = logging.getLogger("habitctl.daemon")
 
 MAX_ATTEMPTS = 3  # transient failures per message per tick: backoff 0.5 s, 1 s
 MAX_RATE_LIMITED = 5  # 429 answers honoured per message per tick
+SET_ASIDE_FOR = timedelta(hours=1)  # a habit that cannot be handled is tried again after this
+STOP_DEADLINE = 5.0  # seconds a send in flight may take once asked to stop
 
 
 @dataclass
@@ -40,39 +50,27 @@ class TickReport:
     skipped: int = 0
     unreachable: int = 0
     failed: int = 0
-
-    def add(self, other: TickReport) -> None:
-        for name in ("claimed", "sent", "skipped", "unreachable", "failed"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+    set_aside: int = 0
 
 
 @dataclass
 class Worker:
     factory: sessionmaker[Session]
-    bot: Bot
+    bot: RawBot
     pacer: Pacer
+    recorder: Recorder
+    replica: str
     batch_size: int
     grace: timedelta
+    lease: timedelta
     stopping: asyncio.Event
-    poller: UpdatePoller | None = None
     telegram_failures: int = 0
     telegram_resume_at: float = 0.0
-    # chat id → monotonic time before which Telegram asked (429) not to send to it again;
-    # other messages to that chat already planned in this process wait for it too.
-    held_until: dict[int, float] = field(default_factory=dict)
-    # When this process last sent (monotonic), per chat and at all. The pacer plans slots,
-    # but a coroutine can wake late (a busy loop, a slow reservation) and bunch up with the
-    # next slot, and a retry after a failure has no slot: the spacing is checked again at
-    # the moment of sending.
-    last_sent: dict[int, float] = field(default_factory=dict)
-    last_sent_any: float = float("-inf")
-    _report: TickReport = field(default_factory=TickReport)
-
-    @property
-    def engine(self) -> Engine:
-        bind = self.factory.kw["bind"]
-        assert isinstance(bind, Engine)
-        return bind
+    counts: Counter[str] = field(default_factory=Counter)
+    # Tasks inside the HTTP call: on stop they get until the deadline, the others go at once.
+    sending: set[asyncio.Task[None]] = field(default_factory=set)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    report: TickReport = field(default_factory=TickReport)
 
     def back_off(self, reason: str) -> None:
         self.telegram_failures += 1
@@ -81,133 +79,185 @@ class Worker:
         log.warning("telegram failing, backing off", extra={"reason": reason, "retry_in_s": delay})
 
     async def tick(self) -> TickReport:
-        report = TickReport()
+        self.report = TickReport()
         if time.monotonic() < self.telegram_resume_at:
-            return report  # Telegram was failing: back off instead of hammering it
-        if self.poller is not None and await self.poller.poll() is None:
-            self.back_off("Telegram unreachable while fetching updates")
-            return report
+            return self.report  # Telegram was failing: back off instead of hammering it
+        more = True
         while not self.stopping.is_set():
-            batch = await self.process_batch()
-            report.add(batch)
-            if batch.failed:
-                self.back_off(f"{batch.failed} reminder(s) not delivered")
+            room = self.batch_size - len(self.tasks)
+            if more and room >= max(1, self.batch_size // 2) and not self.backing_off:
+                claimed = self.claim(room)
+                more = len(claimed) == room
+                self.start(claimed)
+            if not self.tasks:
                 break
-            self.telegram_failures = 0
-            if batch.claimed < self.batch_size:
-                break
-        return report
+            stop = asyncio.ensure_future(self.stopping.wait())
+            await asyncio.wait([*self.tasks, stop], return_when=asyncio.FIRST_COMPLETED)
+            stop.cancel()
+        if self.stopping.is_set():
+            await self.abandon()
+            if self.recorder.flush():
+                self.release_all()
+        else:
+            self.recorder.flush()
+        return self.report
 
-    async def process_batch(self) -> TickReport:
-        report = TickReport()
-        outcomes = Outcomes()
+    def release_all(self) -> None:
+        """Every lease this replica still holds goes back: those habits are due at once."""
+        try:
+            with transaction(self.factory) as db:
+                reminder_records.release(db, self.replica)
+        except Exception as exc:  # the leases run out by themselves
+            log.warning("could not release leases", extra={"reason": str(exc).splitlines()[0]})
+
+    def heartbeat(self) -> None:
+        """Extend this replica's leases while its sends are under way."""
+        if not self.tasks:
+            return
+        with transaction(self.factory) as db:
+            reminder_records.extend(db, self.replica, database_now(db), self.lease)
+
+    @property
+    def backing_off(self) -> bool:
+        return time.monotonic() < self.telegram_resume_at
+
+    def claim(self, limit: int) -> list[DueReminder]:
+        """Lease up to `limit` (committed at once), then make each one ready on its own."""
         with transaction(self.factory) as db:
             now = database_now(db)
-            batch = claim_due(db, now, self.batch_size)
-            report.claimed = len(batch)
-            to_send = []
-            for reminder in batch:
-                due = apply_grace(reminder, now, self.grace)
-                report.skipped += len(reminder.skipped)
-                for occurrence in reminder.skipped:
-                    log.info(
-                        "reminder skipped: older than the catch-up grace",
-                        extra={"habit": reminder.habit_id, "occurrence": occurrence.isoformat()},
-                    )
-                if not due:
-                    continue
-                if reminder.chat_id is None:
-                    outcomes.advance_only.add(reminder.habit_id)
-                else:
-                    to_send.append(reminder)
-            if to_send:
-                await self.send_all(to_send, outcomes, report)
-            record_outcomes(db, batch, outcomes, now)
-        return report
+            claimed = claim_due(db, self.replica, now, limit, self.lease)
+        self.report.claimed += len(claimed)
+        ready, handled, bad = [], [], {}
+        for item in claimed:
+            try:
+                reminder = prepare(item, now, self.grace)
+            except Exception as exc:  # bad data or a bug: this habit only
+                bad[item.habit_id] = self.set_aside_reason(item, exc)
+                continue
+            if reminder.skipped is not None:
+                self.report.skipped += 1
+                log.info(
+                    "reminder skipped: older than the catch-up grace",
+                    extra={"habit": reminder.habit_id, "occurrence": reminder.skipped.isoformat()},
+                )
+            if reminder.due_now and reminder.chat_id is not None:
+                ready.append(reminder)
+            else:  # no chat linked (or unreachable), or caught up to one still to come
+                handled.append(self.moved_on(reminder))
+        if bad:
+            self.set_aside(bad)
+        for moved in handled:
+            self.recorder.add(moved)
+        return ready
 
-    async def send_all(
-        self, reminders: list[DueReminder], outcomes: Outcomes, report: TickReport
-    ) -> None:
-        now = time.monotonic()
-        self.held_until = {chat: t for chat, t in self.held_until.items() if t > now}
-        recent = now - CHAT_INTERVAL
-        self.last_sent = {chat: t for chat, t in self.last_sent.items() if t > recent}
-        delays = self.pacer.reserve([r.chat_id for r in reminders if r.chat_id is not None])
-        results = await asyncio.gather(
-            *(self.deliver(r, delay) for r, delay in zip(reminders, delays, strict=True))
+    def set_aside_reason(self, item: ClaimedHabit, exc: Exception) -> str:
+        reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        log.error(
+            "habit set aside: its reminder cannot be handled",
+            extra={"habit": item.habit_id, "user": item.user_id, "reason": reason},
         )
-        for reminder, attempt in zip(reminders, results, strict=True):
-            if attempt is None:
-                continue  # shutting down before it was sent: it stays due
-            if attempt.result is Result.SENT:
-                outcomes.sent[reminder.habit_id] = attempt.message_id
-                report.sent += 1
-            elif attempt.result is Result.UNREACHABLE:
-                outcomes.unreachable[reminder.user_id] = attempt.detail
-                outcomes.advance_only.add(reminder.habit_id)
-                report.unreachable += 1
-                log.warning(
-                    "chat unreachable: reminders to this user stop until relinked",
-                    extra={"user": reminder.user_id, "reason": attempt.detail},
-                )
-            else:
-                report.failed += 1
-                log.warning(
-                    "reminder not delivered, stays due",
-                    extra={"habit": reminder.habit_id, "reason": attempt.detail},
-                )
+        self.counts["set_aside"] += 1
+        self.report.set_aside += 1
+        return str(reason)
 
-    async def _sleep(self, seconds: float) -> bool:
-        """Sleep unless asked to stop; False when stopping."""
-        if seconds > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), timeout=seconds)
-        return not self.stopping.is_set()
+    def set_aside(self, reasons: dict[int, str]) -> None:
+        with transaction(self.factory) as db:
+            reminder_records.set_aside(db, self.replica, reasons, database_now(db), SET_ASIDE_FOR)
 
-    async def deliver(self, reminder: DueReminder, delay: float) -> Attempt | None:
+    @staticmethod
+    def moved_on(reminder: DueReminder) -> Handled:
+        return Handled(
+            habit_id=reminder.habit_id,
+            leased_at=reminder.leased_at,
+            next_at=reminder.following if reminder.due_now else reminder.occurrence,
+            skipped=reminder.skipped,
+        )
+
+    def start(self, reminders: list[DueReminder]) -> None:
+        for reminder in reminders:
+            task = asyncio.ensure_future(self.guarded_deliver(reminder))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def abandon(self) -> None:
+        """Stopping: what waits for a slot goes back now; a send in flight gets until the
+        deadline, then is cancelled (it may have arrived: the documented duplicate window)."""
+        for task in self.tasks - self.sending:
+            task.cancel()
+        if self.sending:
+            await asyncio.wait(set(self.sending), timeout=STOP_DEADLINE)
+        for task in set(self.tasks):
+            task.cancel()
+        if self.tasks:
+            await asyncio.wait(set(self.tasks), timeout=0.5)
+
+    async def guarded_deliver(self, reminder: DueReminder) -> None:
+        """`deliver`, with anything unexpected setting this one habit aside."""
+        try:
+            await self.deliver(reminder)
+        except asyncio.CancelledError:
+            raise  # stopping: `release_all` gives the lease back once the recorder is flushed
+        except (StorageError, DBAPIError) as exc:  # the database, not the habit: it stays due
+            log.warning(
+                "database unavailable while sending: the lease runs out and the habit is due",
+                extra={"habit": reminder.habit_id, "reason": str(exc).splitlines()[0][:200]},
+            )
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            log.error(
+                "habit set aside: unexpected error while sending",
+                extra={"habit": reminder.habit_id, "reason": reason},
+            )
+            self.counts["set_aside"] += 1
+            self.report.set_aside += 1
+            try:
+                self.set_aside({reminder.habit_id: reason})
+            except Exception as db_exc:  # the database is away: the lease will run out
+                log.warning("could not set the habit aside", extra={"reason": str(db_exc)})
+
+    def give_back(self, reminder: DueReminder) -> None:
+        """Not sent (stopping, or failed): release the lease so the habit is due again now."""
+        try:
+            with transaction(self.factory) as db:
+                reminder_records.release(db, self.replica, [reminder.habit_id])
+        except Exception as exc:  # the lease runs out by itself
+            log.warning("could not release a lease", extra={"reason": str(exc).splitlines()[0]})
+
+    async def deliver(self, reminder: DueReminder) -> None:
         """Send one reminder at its slot, honouring 429s and retrying transient failures."""
-        assert reminder.chat_id is not None
+        chat = reminder.chat_id
+        assert chat is not None
         data = done_button_data(reminder.habit_id, reminder.local_day)
         failures = rate_limited = 0
-        attempt: Attempt | None = None
-        while await self._sleep(delay):
-            now = time.monotonic()
-            held = self.held_until.get(reminder.chat_id, 0.0) - now
-            if held > 0:
-                [delay] = self.pacer.reserve([reminder.chat_id], not_before=held)
-                continue
-            delay = max(
-                self.last_sent.get(reminder.chat_id, float("-inf")) + CHAT_INTERVAL - now,
-                self.last_sent_any + self.pacer.interval - now,
-            )
-            if delay > 0:
-                continue
-            self.last_sent[reminder.chat_id] = self.last_sent_any = now
-            attempt = await send_reminder(self.bot, reminder.chat_id, reminder.text, data)
+        while True:
+            if not await self.pacer.acquire(chat):  # the chat became unreachable meanwhile
+                self.recorder.add(self.moved_on(reminder))
+                self.report.unreachable += 1
+                return
+            task = asyncio.current_task()
+            assert task is not None
+            self.sending.add(task)
+            try:
+                attempt = await send_reminder(self.bot, chat, reminder.text, data)
+            finally:
+                self.sending.discard(task)
             if attempt.result is Result.SENT:
-                lateness = time.time() - reminder.occurrence.timestamp()
-                log.info(
-                    "reminder sent",
-                    extra={
-                        "habit": reminder.habit_id,
-                        "occurrence": reminder.occurrence.isoformat(),
-                        "late_s": round(max(0.0, lateness), 1),
-                    },
-                )
-                return attempt
+                self.sent(reminder, attempt)
+                return
+            if attempt.result is Result.UNREACHABLE:
+                self.unreachable(reminder, attempt)
+                return
             if attempt.result is Result.RETRY_LATER and rate_limited < MAX_RATE_LIMITED:
                 rate_limited += 1
                 log.warning(
                     "telegram asked to slow down",
                     extra={"habit": reminder.habit_id, "retry_after_s": attempt.retry_after},
                 )
-                self.held_until[reminder.chat_id] = max(
-                    self.held_until.get(reminder.chat_id, 0.0),
-                    time.monotonic() + attempt.retry_after,
-                )
-                [delay] = self.pacer.reserve([reminder.chat_id], not_before=attempt.retry_after)
+                await asyncio.to_thread(self.pacer.pause, attempt.retry_after)
                 continue
-            if attempt.result is Result.FAILED and failures + 1 < MAX_ATTEMPTS:
+            if attempt.result is Result.TIMED_OUT:
+                self.counts["timed_out"] += 1
+            if attempt.result is not Result.RETRY_LATER and failures + 1 < MAX_ATTEMPTS:
                 failures += 1
                 delay = 0.5 * 2 ** (failures - 1)
                 log.warning(  # a timeout may have delivered it: the retry may duplicate
@@ -218,8 +268,58 @@ class Worker:
                         "retry_in_s": delay,
                     },
                 )
+                await asyncio.sleep(delay)
                 continue
-            if attempt.result is Result.RETRY_LATER:
-                attempt = Attempt(Result.FAILED, detail=attempt.detail)
-            return attempt
-        return None
+            self.report.failed += 1
+            log.warning(
+                "reminder not delivered, stays due",
+                extra={"habit": reminder.habit_id, "reason": attempt.detail},
+            )
+            self.give_back(reminder)
+            if not self.backing_off:
+                self.back_off(f"reminder to habit {reminder.habit_id} not delivered")
+            return
+
+    def sent(self, reminder: DueReminder, attempt: Attempt) -> None:
+        self.recorder.add(
+            Handled(
+                habit_id=reminder.habit_id,
+                leased_at=reminder.leased_at,
+                next_at=reminder.following,
+                skipped=reminder.skipped,
+                sent_at_occurrence=reminder.occurrence,
+                chat_id=reminder.chat_id,
+                message_id=attempt.message_id,
+            )
+        )
+        self.telegram_failures = 0
+        self.report.sent += 1
+        self.counts["sent"] += 1
+        lateness = time.time() - reminder.occurrence.timestamp()
+        log.info(
+            "reminder sent",
+            extra={
+                "habit": reminder.habit_id,
+                "occurrence": reminder.occurrence.isoformat(),
+                "late_s": round(max(0.0, lateness), 1),
+            },
+        )
+
+    def unreachable(self, reminder: DueReminder, attempt: Attempt) -> None:
+        """403/400: stop that chat now, everywhere, and move its habits on without a send."""
+        assert reminder.chat_id is not None
+        self.pacer.refuse(reminder.chat_id)
+        try:
+            with transaction(self.factory) as db:
+                reminder_records.mark_unreachable(
+                    db, reminder.user_id, attempt.detail, database_now(db)
+                )
+        except Exception as exc:  # refused here already; the next 403 marks it again
+            log.warning("could not mark the chat unreachable", extra={"reason": str(exc)})
+        self.recorder.add(self.moved_on(reminder))
+        self.report.unreachable += 1
+        self.counts["unreachable"] += 1
+        log.warning(
+            "chat unreachable: reminders to this user stop until relinked",
+            extra={"user": reminder.user_id, "reason": attempt.detail},
+        )

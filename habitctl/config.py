@@ -43,6 +43,9 @@ class DaemonSettings(BaseModel):
     # 0 means "no limit" (self-hosted Bot API servers, benchmarks).
     send_rate_per_second: float = Field(25, ge=0)
     catch_up_grace_minutes: int = Field(30, ge=0, le=24 * 60)
+    # How long a replica's claim on a due habit holds without a heartbeat: after a crash
+    # its habits are due again this much later. Heartbeats run at a third of it.
+    lease_seconds: float = Field(30, ge=1, le=3600)
 
 
 class ApiSettings(BaseModel):

@@ -165,3 +165,25 @@ def daemons(tmp_path: Path) -> Iterator[Start]:
     yield start
     for process in started:
         process.kill()
+
+
+@pytest.fixture
+def own_cluster() -> Iterator[PostgresCluster]:
+    """A cluster of this test's own: it is stopped and started again."""
+    bindir = find_binaries()
+    if bindir is None:
+        missing_postgres()
+    cluster = PostgresCluster(bindir)
+    try:
+        cluster.init()
+        cluster.start()
+        cluster.execute("CREATE DATABASE habitctl")
+        admin = make_engine(cluster.url("habitctl"))
+        ensure_roles(admin)  # as the shared cluster is set up: roles, then the owner migrates
+        admin.dispose()
+        owner = make_engine(cluster.url("habitctl", user="habitctl_owner"))
+        upgrade(owner)
+        owner.dispose()
+        yield cluster
+    finally:
+        cluster.remove()

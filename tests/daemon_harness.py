@@ -30,6 +30,8 @@ def daemon_env(database_url: str, fake: FakeBotAPI, **overrides: str) -> dict[st
         "HABITCTL_TELEGRAM_API_BASE_URL": fake.base_url,
         "HABITCTL_DAEMON_POLL_INTERVAL_SECONDS": "0.2",
         "HABITCTL_DAEMON_SEND_RATE_PER_SECOND": "0",
+        # A killed replica's leases run out this long after: short, so tests need not wait.
+        "HABITCTL_DAEMON_LEASE_SECONDS": "3",
         "PTB_TIMEDELTA": "true",
     }
     env.update(overrides)

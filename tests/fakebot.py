@@ -9,7 +9,13 @@ and point python-telegram-bot at it with ``base_url="http://127.0.0.1:8081/bot"`
 * Bot API: ``POST|GET /bot{token}/{method}`` (form-urlencoded, multipart, JSON or query).
 * Control API (JSON): ``/_control/{reset,calls,rules,rate_limit,updates,down}``.
 
-:class:`FakeBotAPI` spawns the server as a subprocess and drives the control API.
+:class:`tests.fakebot_client.FakeBotAPI` spawns the server as a subprocess and drives the
+control API.
+
+Malformed answers, as seen from the independent emulator telegram-test-api, can be asked for
+with rules: ``ms_date`` (a sendMessage/editMessageText result whose ``date`` is in
+milliseconds) and ``null_result`` (``{"ok": true, "result": null}``). An update without
+``date`` is pushed as a raw Update dict.
 All state lives in memory in a single asyncio loop, so no locks are needed.
 """
 
@@ -21,147 +27,39 @@ import contextlib
 import contextvars
 import itertools
 import json
-import os
-import socket
-import subprocess
-import sys
-import tempfile
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import IO, Any, Self
-from urllib.parse import parse_qsl
+from typing import Any
 
-import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from tests.fakebot_wire import (
+    RateLimiter,
+    _as_int,
+    _chat,
+    _error,
+    _malformed,
+    _parse_params,
+    _reply,
+    _user,
+)
+
 JSON = dict[str, Any]
 REPO_ROOT = Path(__file__).resolve().parent.parent
-ACTIONS = frozenset({"429", "403", "400", "500", "slow", "hang", "drop"})
+ACTIONS = frozenset({"429", "403", "400", "500", "slow", "hang", "drop", "ms_date", "null_result"})
+MALFORMED = frozenset({"ms_date", "null_result"})  # the effect happens, the answer is odd
 ERRORS: dict[str, tuple[int, str]] = {
     "403": (403, "Forbidden: bot was blocked by the user"),
     "400": (400, "Bad Request: chat not found"),
     "500": (500, "Internal Server Error"),
 }
-# Parameters that are plain strings; every other value is JSON-decoded when it parses
-# (PTB JSON-encodes all non-str values: chat_id=42 arrives as "42", markup as a JSON object).
-# fmt: off
-STRING_PARAMS = frozenset({
-    "text", "caption", "parse_mode", "callback_query_id", "inline_message_id", "url", "data",
-    "query", "description", "short_description", "name", "language_code", "title", "emoji",
-    "business_connection_id", "message_effect_id", "secret_token",
-})
-# fmt: on
 RATE_LIMITED = frozenset({"sendMessage", "editMessageText"})
 _RAW_SEND: contextvars.ContextVar[Send | None] = contextvars.ContextVar("raw_send", default=None)
-
-
-def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _reply(status: int, payload: Any) -> Response:
-    return Response(_dumps(payload), status_code=status, media_type="application/json")
-
-
-def _error(code: int, description: str, **parameters: Any) -> JSON:
-    out: JSON = {"ok": False, "error_code": code, "description": description}
-    if parameters:
-        out["parameters"] = parameters
-    return out
-
-
-def _decode(key: str, value: str) -> Any:
-    if key in STRING_PARAMS or not value:
-        return value
-    try:
-        return json.loads(value)
-    except ValueError:
-        return value
-
-
-def _parse_multipart(body: bytes, content_type: str) -> list[tuple[str, str]]:
-    boundary = content_type.partition("boundary=")[2].split(";")[0].strip().strip('"')
-    fields: list[tuple[str, str]] = []
-    for part in body.split(b"--" + boundary.encode())[1:-1]:
-        head, _, value = part.strip(b"\r\n").partition(b"\r\n\r\n")
-        disposition = head.decode(errors="replace")
-        if "filename=" in disposition or 'name="' not in disposition:
-            continue  # uploaded files are not interpreted
-        fields.append((disposition.split('name="', 1)[1].split('"', 1)[0], value.decode()))
-    return fields
-
-
-async def _parse_params(request: Request) -> JSON:
-    pairs: list[tuple[str, str]] = list(request.query_params.multi_items())
-    body = await request.body()
-    ctype = request.headers.get("content-type", "")
-    if body and ctype.startswith("application/json"):
-        data = json.loads(body)
-        params: JSON = {k: _decode(k, v) for k, v in pairs}
-        params.update(data if isinstance(data, dict) else {})
-        return params
-    if body and ctype.startswith("multipart/form-data"):
-        pairs += _parse_multipart(body, ctype)
-    elif body:
-        pairs += parse_qsl(body.decode(), keep_blank_values=True)
-    return {k: _decode(k, v) for k, v in pairs}
-
-
-def _as_int(value: Any, default: int) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
-
-
-def _names(username: str | None, first_name: str | None) -> JSON:
-    names: JSON = {"first_name": first_name or username or "User"}
-    return names | ({"username": username} if username else {})
-
-
-def _chat(chat_id: int, username: str | None = None, first_name: str | None = None) -> JSON:
-    if chat_id < 0:
-        kind = "supergroup" if str(chat_id).startswith("-100") else "group"
-        return {"id": chat_id, "type": kind, "title": "Test group"}
-    return {"id": chat_id, "type": "private"} | _names(username, first_name)
-
-
-def _user(user_id: int, username: str | None, first_name: str | None) -> JSON:
-    user: JSON = {"id": user_id, "is_bot": False, "language_code": "en"}
-    return user | _names(username, first_name)
-
-
-class RateLimiter:
-    """Sliding one-second windows: global and per chat. ``None`` disables a limit."""
-
-    def __init__(self, per_second: int | None, per_chat_per_second: int | None) -> None:
-        self.per_second = per_second
-        self.per_chat = per_chat_per_second
-        self.window: deque[float] = deque()
-        self.chats: dict[Any, deque[float]] = {}
-
-    @staticmethod
-    def _full(q: deque[float], limit: int | None, now: float) -> bool:
-        while q and now - q[0] >= 1.0:
-            q.popleft()
-        return limit is not None and len(q) >= limit
-
-    def allow(self, chat_id: Any, now: float) -> bool:
-        chat_q = self.chats.setdefault(chat_id, deque()) if self.per_chat is not None else None
-        if self._full(self.window, self.per_second, now):
-            return False
-        if chat_q is not None and self._full(chat_q, self.per_chat, now):
-            return False
-        self.window.append(now)
-        if chat_q is not None:
-            chat_q.append(now)
-        return True
 
 
 class FakeTelegram:
@@ -252,14 +150,17 @@ class FakeTelegram:
                 code, desc = ERRORS[action]
                 call["status"] = code
                 return _reply(code, _error(code, desc))
-            delay = float(rule.get("delay", 1.0))
-            call["late"] = action == "hang"
+            if action not in MALFORMED:
+                delay = float(rule.get("delay", 1.0))
+                call["late"] = action == "hang"
         limiter = self.limiter
         if limiter and method in RATE_LIMITED and not limiter.allow(params.get("chat_id"), ts):
             call["status"] = 429
             return _reply(429, _error(429, "Too Many Requests: retry after 1", retry_after=1))
         # The effect happens on arrival; slow/hang only delay the answer.
         status, payload = await handler(params, token)
+        if rule is not None and status == 200:
+            payload = _malformed(rule["action"], payload)
         call["status"] = status
         if status == 200:
             call["result"] = payload["result"]
@@ -478,6 +379,12 @@ class FakeTelegram:
         return _reply(200, {"ok": True, "down": self.down})
 
 
+# The client that starts this server and drives its control API lives beside it.
+from tests.fakebot_client import FakeBotAPI  # noqa: E402
+
+__all__ = ["FakeBotAPI", "FakeTelegram", "create_app"]
+
+
 def create_app() -> FakeTelegram:
     return FakeTelegram()
 
@@ -501,170 +408,6 @@ def main(argv: list[str] | None = None) -> None:
         timeout_graceful_shutdown=1,
         backlog=4096,
     )
-
-
-# --------------------------------------------------------------------- client
-def _free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-class FakeBotAPI:
-    """Runs ``python -m tests.fakebot`` in a subprocess and drives its control API."""
-
-    def __init__(
-        self, host: str = "127.0.0.1", port: int | None = None, startup_timeout: float = 10.0
-    ) -> None:
-        self.host = host
-        self.port: int = port or 0
-        self.startup_timeout = startup_timeout
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
-        self._client = httpx.Client(timeout=10.0, trust_env=False)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}/bot"
-
-    @property
-    def control_url(self) -> str:
-        return f"http://{self.host}:{self.port}/_control"
-
-    def start(self) -> Self:
-        """Start (or restart on the same port) the server; waits until it answers."""
-        if self.proc is not None and self.proc.poll() is None:
-            return self
-        if self._client.is_closed:
-            self._client = httpx.Client(timeout=10.0, trust_env=False)
-        fixed = bool(self.port)
-        env = dict(
-            os.environ,
-            PYTHONPATH=os.pathsep.join(
-                p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p
-            ),
-        )
-        log = b""
-        for _ in range(1 if fixed else 5):
-            self.stop()
-            self.port = self.port if fixed else _free_port(self.host)
-            self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server
-            cmd = [sys.executable, "-m", "tests.fakebot", "--host", self.host]
-            self.proc = subprocess.Popen(
-                [*cmd, "--port", str(self.port)],
-                cwd=REPO_ROOT,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=self._log,
-            )
-            if self._wait_ready():
-                return self
-            self._log.seek(0)
-            log = self._log.read()
-        self.stop()
-        raise RuntimeError(f"fake Bot API did not start on port {self.port}: {log.decode()}")
-
-    def _wait_ready(self) -> bool:
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                return False
-            with contextlib.suppress(httpx.TransportError):
-                resp = self._client.get(f"{self.control_url}/calls?method=_ping")
-                if resp.status_code == 200:
-                    return True
-            time.sleep(0.05)
-        return False
-
-    def stop(self) -> None:
-        """Stop the server process (the port is kept, so ``start()`` restarts on it)."""
-        if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait(5)
-            self.proc = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def close(self) -> None:
-        self.stop()
-        self._client.close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def _get(self, path: str, params: dict[str, str] | None = None) -> Any:
-        resp = self._client.get(f"{self.control_url}/{path}", params=params)
-        resp.raise_for_status()
-        return resp.json()
-
-    def _post(self, path: str, payload: Any = None) -> Any:
-        resp = self._client.post(f"{self.control_url}/{path}", json=payload)
-        resp.raise_for_status()
-        return resp.json()
-
-    def calls(self, method: str | None = None) -> list[JSON]:
-        return list(self._get("calls", {"method": method} if method else None))
-
-    def sent_messages(self) -> list[JSON]:
-        """Successful ``sendMessage`` calls (including slow/hang ones: they were delivered)."""
-        return [c for c in self.calls("sendMessage") if c["status"] == 200]
-
-    def wait_for_calls(
-        self, method: str, count: int, timeout: float = 5.0, ok_only: bool = True
-    ) -> list[JSON]:
-        """Poll until ``count`` calls of ``method`` (status 200 if ``ok_only``) were recorded."""
-        deadline = time.monotonic() + timeout
-        while True:
-            calls = [c for c in self.calls(method) if not ok_only or c["status"] == 200]
-            if len(calls) >= count or time.monotonic() > deadline:
-                return calls
-            time.sleep(0.02)
-
-    def add_rules(self, rules: Iterable[JSON] | JSON) -> list[JSON]:
-        return list(self._post("rules", [rules] if isinstance(rules, dict) else list(rules)))
-
-    def rules(self) -> list[JSON]:
-        """Current rules, with ``times`` showing what is left."""
-        return list(self._get("rules"))
-
-    def pending_updates(self) -> list[JSON]:
-        """Updates not yet confirmed by a ``getUpdates`` offset."""
-        return list(self._get("updates"))
-
-    def clear_rules(self) -> None:
-        self._client.delete(f"{self.control_url}/rules").raise_for_status()
-
-    def set_rate_limit(
-        self, per_second: int | None = None, per_chat_per_second: int | None = None
-    ) -> None:
-        self._post(
-            "rate_limit", {"per_second": per_second, "per_chat_per_second": per_chat_per_second}
-        )
-
-    def push_updates(self, updates: Iterable[JSON] | JSON) -> list[JSON]:
-        """Queue updates (shortcuts or raw dicts); returns the full Update dicts built."""
-        specs = [updates] if isinstance(updates, dict) else list(updates)
-        return list(self._post("updates", specs))
-
-    def set_down(self, down: bool = True) -> None:
-        self._post("down", {"down": down})
-
-    def reset(self) -> None:
-        self._post("reset")
 
 
 if __name__ == "__main__":

@@ -8,17 +8,13 @@ import re
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy import Engine, func, select, update
 
 from habitctl.storage.engine import make_engine
-from habitctl.storage.migrate import upgrade
 from habitctl.storage.models import Habit, ReminderDelivery, User, UserContact
-from habitctl.storage.roles import ensure_roles
 from tests.cli import Cli
 from tests.daemon_harness import (
     DaemonProcess,
@@ -32,7 +28,7 @@ from tests.daemon_harness import (
     wait_until,
 )
 from tests.fakebot import FakeBotAPI
-from tests.pg import PostgresCluster, find_binaries, missing_postgres
+from tests.pg import PostgresCluster
 
 
 def next_reminders(engine: Engine) -> dict[int, datetime]:
@@ -123,28 +119,6 @@ def test_sigkill_mid_batch_loses_nothing_and_repeats_only_what_was_in_flight(
 
 
 # ------------------------------------------------------------------ 4. PostgreSQL outage
-
-
-@pytest.fixture
-def own_cluster() -> Iterator[PostgresCluster]:
-    """A cluster of this test's own: it is stopped and started again."""
-    bindir = find_binaries()
-    if bindir is None:
-        missing_postgres()
-    cluster = PostgresCluster(bindir)
-    try:
-        cluster.init()
-        cluster.start()
-        cluster.execute("CREATE DATABASE habitctl")
-        admin = make_engine(cluster.url("habitctl"))
-        ensure_roles(admin)  # as the shared cluster is set up: roles, then the owner migrates
-        admin.dispose()
-        owner = make_engine(cluster.url("habitctl", user="habitctl_owner"))
-        upgrade(owner)
-        owner.dispose()
-        yield cluster
-    finally:
-        cluster.remove()
 
 
 def test_postgres_outage_is_survived_and_caught_up_per_grace(
@@ -274,7 +248,6 @@ def test_403_marks_that_user_unreachable_and_spares_everyone_else(
         )
     others = seed_due(engine, users=20)
     fake_bot.add_rules({"method": "sendMessage", "chat_id": blocked_chat, "action": "403"})
-    started = time.time()
     daemon = daemons(daemon_env(cli.database_url, fake_bot))
 
     wait_until(lambda: len(deliveries(engine)) == 20, 20, "everyone else delivered")
@@ -301,8 +274,11 @@ def test_403_marks_that_user_unreachable_and_spares_everyone_else(
     assert len([c for c in calls if c["params"]["chat_id"] == blocked_chat]) == 1
     delivered = [c for c in fake_bot.sent_messages() if c["params"]["chat_id"] != blocked_chat]
     assert len(delivered) == 20
-    # The slowest daemon start-up plus a tick: nobody waited on the blocked chat.
-    assert max(c["wall"] for c in delivered) - started < 8
+    # Nobody waited on the blocked chat: everyone else's went out within seconds of the
+    # first (measured from the first send: a start-up on a loaded host takes seconds).
+    first_send = min(c["wall"] for c in calls)
+    timeline = [(round(c["wall"] - first_send, 2), c["params"]["chat_id"]) for c in calls]
+    assert max(c["wall"] for c in delivered) - first_send < 5, timeline
     with engine.connect() as conn:
         with_delivery = set(conn.scalars(select(ReminderDelivery.habit_id)).all())
     assert with_delivery == set(others)  # no delivery row pretends alice got hers
@@ -424,17 +400,16 @@ def test_downtime_of_days_sends_nothing_late_and_keeps_the_schedule(
     set_schedule(engine, recent, local, yesterday)
     set_schedule(engine, old, local, three_days)
     daemon = daemons(daemon_env(database_url, fake_bot))
-    wait_until(lambda: len(deliveries(engine, "skipped")) == 3 + 3, 20, "the skips recorded")
+    wait_until(lambda: len(deliveries(engine, "skipped")) == 3 + 1, 20, "the skips recorded")
     time.sleep(1.0)
     assert daemon.stop() == 0
 
     assert fake_bot.sent_messages() == []
     assert deliveries(engine) == []
     skipped = deliveries(engine, "skipped")
-    assert sorted(skipped) == sorted(
-        [(h, yesterday) for h in recent]
-        + [(old[0], three_days + timedelta(days=d)) for d in range(3)]
-    )
+    # One "skipped" record per catch-up, at the occurrence that was owed: the habit jumps
+    # straight to the next one to come instead of stepping through every day missed.
+    assert sorted(skipped) == sorted([(h, yesterday) for h in recent] + [(old[0], three_days)])
     after = next_reminders(engine)
     for habit in recent + old:
         assert after[habit] == now + timedelta(hours=2)  # the next one, on schedule

@@ -24,6 +24,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, select
 
+from daemon.pacing import MemorySlots, Pacer
+from daemon.recorder import Recorder
 from daemon.telegram import make_bot
 from daemon.worker import Worker
 from habitctl.storage.engine import make_sessionmaker
@@ -121,15 +123,6 @@ def test_stop_signal_finishes_the_message_in_flight_and_exits_0_within_10_s(
 # ------------------------------------------------------------------ 9. DST nights
 
 
-class Unpaced:
-    """Pacing works in real seconds while this test's clock jumps hours: leave it out."""
-
-    interval = 0.0
-
-    def reserve(self, chat_ids: list[int], not_before: float = 0.0) -> list[float]:
-        return [0.0] * len(chat_ids)
-
-
 DST_NIGHTS = {
     # zone, local time, simulated window (UTC), the instants expected (UTC)
     "berlin-spring-forward": (
@@ -197,17 +190,22 @@ def test_dst_nights_one_reminder_per_local_day_at_the_wall_clock_time(
         steps |= {instant - timedelta(minutes=1), instant, instant + timedelta(minutes=1)}
     clock = {"now": _utc(first)}
     monkeypatch.setattr("daemon.worker.database_now", lambda _db: clock["now"])
-    monkeypatch.setattr("daemon.worker.CHAT_INTERVAL", 0.0)  # real seconds: see Unpaced
+    # Pacing works in real seconds while this test's clock jumps hours: leave it out.
+    monkeypatch.setattr("daemon.pacing.CHAT_INTERVAL", 0.0)
 
     async def simulate() -> list[datetime]:
         bot = make_bot(BOT_TOKEN, fake_bot.base_url, connections=4)
         await bot.initialize()
+        factory = make_sessionmaker(pg_engine)
         worker = Worker(
-            factory=make_sessionmaker(pg_engine),
+            factory=factory,
             bot=bot,
-            pacer=Unpaced(),
+            pacer=Pacer(MemorySlots(), 0),
+            recorder=Recorder(factory, "dst-test"),
+            replica="dst-test",
             batch_size=10,
             grace=timedelta(minutes=30),
+            lease=timedelta(seconds=30),
             stopping=asyncio.Event(),
         )
         sent_at = []
@@ -216,7 +214,7 @@ def test_dst_nights_one_reminder_per_local_day_at_the_wall_clock_time(
                 clock["now"] = step
                 report = await worker.tick()
                 sent_at += [step] * report.sent
-                assert report.failed == report.skipped == 0
+                assert report.failed == report.skipped == 0, report
         finally:
             await bot.shutdown()
         return sent_at

@@ -10,7 +10,10 @@ import typer
 from habitctl.cli.runtime import UsageProblem, command, emit_json, parse_id
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from habitctl.core.schemas import HabitView
+    from habitctl.services.reminders import SetAside
     from habitctl.storage.models import Habit, User
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -61,6 +64,18 @@ def _print_habits(views: list[HabitView], title: str, *, show_owner: bool = Fals
         )
         return
     console.print(habits_table(views, title=title, show_owner=show_owner))
+
+
+def print_set_aside(habits: Sequence[SetAside]) -> None:
+    """Habits whose reminders the daemon set aside, with its reason (stored text: escaped)."""
+    for item in habits:
+        reason = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in item.reason)
+        print(
+            f"Reminders for habit {item.habit_id} are set aside: {reason}. "
+            "Fix it (`habitctl edit`, `habitctl profile --timezone`); the daemon tries again "
+            "within the hour.",
+            file=sys.stderr,
+        )
 
 
 def _reminders_off_note(user: User) -> None:
@@ -149,15 +164,18 @@ def list_habits(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """List your habits."""
     with command(ctx, as_json) as rt:
         from habitctl.services.habits import list_own
+        from habitctl.services.reminders import set_aside_habits
 
         with rt.transaction() as db:
             user = rt.user(db)
             views = _views(list_own(db, user))
+            set_aside = set_aside_habits(db, user.id)
     if as_json:
         emit_json([v.model_dump(mode="json") for v in views])
         return
     _print_habits(views, f"{user.username}'s habits ({user.timezone})")
     _reminders_off_note(user)
+    print_set_aside(set_aside)
 
 
 def show(

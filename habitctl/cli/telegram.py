@@ -40,10 +40,14 @@ def link(ctx: typer.Context, as_json: JsonOption = False) -> None:
 def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Show whether reminders reach your Telegram chat."""
     with command(ctx, as_json) as rt:
+        from habitctl.cli.habits import print_set_aside
         from habitctl.services import telegram_links
+        from habitctl.services.reminders import set_aside_habits
 
         with rt.transaction() as db:
-            state = telegram_links.status(rt.user(db))
+            user = rt.user(db)
+            state = telegram_links.status(user)
+            set_aside = set_aside_habits(db, user.id)
     if as_json:
         emit_json(
             {
@@ -52,9 +56,15 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
                 "telegram_username": state.telegram_username,
                 "unreachable_since": state.unreachable_since,
                 "unreachable_reason": state.unreachable_reason,
+                "set_aside": [
+                    {"habit_id": s.habit_id, "reason": s.reason, "since": s.since}
+                    for s in set_aside
+                ],
             }
         )
-    elif not state.linked:
+        return
+    print_set_aside(set_aside)
+    if not state.linked:
         typer.echo("Telegram is not linked: reminders are off. Run `habitctl telegram link`.")
     elif not state.reachable:
         typer.echo(

@@ -58,3 +58,23 @@ def next_occurrence(
     """
     day = scheduled_date(previous, at, zone) + timedelta(days=periodicity_days)
     return local_instant(day, at, zone)
+
+
+def first_occurrence_from(
+    at: time, zone: ZoneInfo, periodicity_days: int, previous: datetime, not_before: datetime
+) -> datetime:
+    """The first occurrence of `previous`'s series (every `periodicity_days` local days) at or
+    after `not_before`, and after `previous`.
+
+    Constant time however far back `previous` lies: the missed periods are counted with one
+    division, never stepped through (a habit overdue since 1900 costs what one a day late does).
+    """
+    start = scheduled_date(previous, at, zone)
+    behind = (local_date(not_before, zone) - start).days
+    periods = max(1, behind // periodicity_days)
+    day = start + timedelta(days=periods * periodicity_days)
+    candidate = local_instant(day, at, zone)
+    while candidate < not_before:  # at most twice: the division lands a period short
+        day += timedelta(days=periodicity_days)
+        candidate = local_instant(day, at, zone)
+    return candidate

@@ -1,48 +1,63 @@
-"""Due reminders: claim them, decide send or skip, record deliveries, advance the schedule.
+"""Due reminders: lease them, decide send or skip, one habit at a time.
 
-The daemon frames one transaction per batch: `claim_due` locks the batch (PostgreSQL:
-`FOR UPDATE SKIP LOCKED`, so replicas take disjoint batches), the daemon sends, then
-`record_outcomes` writes deliveries and the next occurrences before the commit. A crash
-between Telegram's acceptance and the commit repeats that message: at-least-once.
+The daemon works as the PostgreSQL job queues do (procrastinate, River, Oban): `claim_due`
+picks due habits (`FOR UPDATE SKIP LOCKED`, so replicas take disjoint sets), marks them
+leased by this replica until a deadline, and the caller commits at once; the sends happen
+with no transaction open, and `reminder_records` writes each outcome in a short transaction
+of its own. A habit whose lease ran out (its replica died) is due again.
+
+`prepare` turns one claimed row into what to send, computing everything that could fail on
+bad data (the zone, the next occurrence, the text) before anything is sent, so bad data
+sets that one habit aside instead of failing after Telegram accepted a message.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
-from sqlalchemy import Insert, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import String, and_, func, or_, select, type_coerce, update
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.elements import ColumnElement
 
 from habitctl.core import timing
 from habitctl.core.reminder_text import reminder_text
 from habitctl.core.zones import zone
-from habitctl.storage.models import Habit, ReminderDelivery, User, UserContact
+from habitctl.storage.models import Habit, User, UserContact
+
+# Instants the scheduling maths can step from: psycopg2 reads '-infinity' as year 1 and
+# 'infinity' as year 9999, where one day more overflows.
+EARLIEST, LATEST = datetime(1800, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
 
 
-@dataclass
-class DueReminder:
-    """One claimed habit with its occurrence, and what the daemon will do with it."""
+class BadReminderData(ValueError):
+    """A stored value the daemon cannot schedule from; the habit is set aside with it."""
+
+
+@dataclass(frozen=True)
+class ClaimedHabit:
+    """One leased habit as stored: nothing interpreted yet (that may fail: see `prepare`)."""
 
     habit_id: int
     user_id: int
-    at: time
-    timezone: str
-    periodicity_days: int
-    occurrence: datetime
+    row: Any  # a result Row: read by name in `prepare`
+
+
+@dataclass(frozen=True)
+class DueReminder:
+    """A leased habit made ready: what to send (or not), and where it goes next."""
+
+    habit_id: int
+    user_id: int
+    leased_at: datetime  # the stored occurrence the lease was taken for: the record's guard
+    occurrence: datetime  # the one to send now (after any catch-up), or the next to come
+    following: datetime  # next_reminder_at once this one is handled
+    skipped: datetime | None  # the stale occurrence a catch-up passed over, if any
+    due_now: bool  # False when the catch-up landed on an occurrence still to come
     chat_id: int | None
     text: str
-    skipped: list[datetime] = field(default_factory=list)
-
-    @property
-    def local_day(self) -> date:
-        return timing.scheduled_date(self.occurrence, self.at, zone(self.timezone))
-
-    def following(self) -> datetime:
-        return timing.next_occurrence(
-            self.at, zone(self.timezone), self.periodicity_days, self.occurrence
-        )
+    local_day: date
 
 
 def database_now(db: Session) -> datetime:
@@ -54,8 +69,33 @@ def database_now(db: Session) -> datetime:
     return value.astimezone(UTC)
 
 
-def claim_due(db: Session, now: datetime, limit: int) -> list[DueReminder]:
-    """Lock up to `limit` due habits that no other replica holds, oldest first."""
+def _claimable(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        Habit.next_reminder_at <= now,
+        or_(Habit.lease_until.is_(None), Habit.lease_until < now),
+    )
+
+
+def claim_due(
+    db: Session, replica: str, now: datetime, limit: int, lease: timedelta
+) -> list[ClaimedHabit]:
+    """Lease up to `limit` due habits that nobody holds, oldest first. The caller commits."""
+    due = (
+        select(Habit.id)
+        .where(_claimable(now))
+        .order_by(Habit.next_reminder_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = db.scalars(
+        update(Habit)
+        .where(Habit.id.in_(due.scalar_subquery()), _claimable(now))
+        .values(lease_owner=replica, lease_until=now + lease)
+        .returning(Habit.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if not ids:
+        return []
     linked = aliased(Habit)
     rows = db.execute(
         select(
@@ -63,111 +103,85 @@ def claim_due(db: Session, now: datetime, limit: int) -> list[DueReminder]:
             Habit.user_id,
             Habit.action,
             Habit.place,
-            Habit.time,
+            # As text, read in `prepare`: one unreadable value must not fail the whole claim.
+            type_coerce(Habit.time, String).label("time"),
             Habit.periodicity_days,
             Habit.duration_seconds,
             Habit.reward,
-            Habit.next_reminder_at,
+            type_coerce(Habit.next_reminder_at, String).label("next_reminder_at"),
             User.timezone,
             UserContact.telegram_chat_id,
             UserContact.telegram_unreachable_at,
-            linked.action,
+            linked.action.label("linked_action"),
         )
         .join(User, User.id == Habit.user_id)
         .outerjoin(UserContact, UserContact.user_id == Habit.user_id)
         .outerjoin(linked, linked.id == Habit.linked_habit_id)
-        .where(Habit.next_reminder_at <= now)
+        .where(Habit.id.in_(ids))
         .order_by(Habit.next_reminder_at)
-        .limit(limit)
-        .with_for_update(of=Habit, skip_locked=True)
     ).all()
-    return [
-        DueReminder(
-            habit_id=row[0],
-            user_id=row[1],
-            at=row[4],
-            timezone=row[9],
-            periodicity_days=row[5],
-            occurrence=row[8] or now,  # never None: `<= now` excludes NULL
-            chat_id=row[10] if row[11] is None else None,
-            text=reminder_text(row[4], row[2], row[3], row[6], row[7], row[12]),
-        )
-        for row in rows
-    ]
+    return [ClaimedHabit(row.id, row.user_id, row) for row in rows]
 
 
-def apply_grace(reminder: DueReminder, now: datetime, grace: timedelta) -> bool:
-    """Skip occurrences older than the grace period; True if the one left is due now.
+def _instant(text: str) -> datetime:
+    """A stored instant read back as text (PostgreSQL prints '-infinity', SQLite ISO 8601)."""
+    try:
+        value = datetime.fromisoformat(text.replace(" ", "T"))
+    except ValueError as exc:
+        raise BadReminderData(f"next reminder instant {text[:40]!r} is out of range") from exc
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if not EARLIEST <= value <= LATEST:
+        raise BadReminderData(f"next reminder instant {text[:40]!r} is out of range")
+    return value
 
-    After downtime the habit jumps to its first occurrence no older than `grace`: at most one
-    late message per habit, never a burst of stale ones.
+
+def prepare(claimed: ClaimedHabit, now: datetime, grace: timedelta) -> DueReminder:
+    """What to do with one leased habit; raises on data that cannot be scheduled from.
+
+    A reminder overdue by more than `grace` is skipped, and the habit jumps straight to the
+    first occurrence no older than `grace` (`timing.first_occurrence_from`): one "skipped"
+    record per catch-up, the same cost after a day's downtime or a century's.
     """
-    while now - reminder.occurrence > grace:
-        reminder.skipped.append(reminder.occurrence)
-        reminder.occurrence = reminder.following()
-    return reminder.occurrence <= now
-
-
-def _insert_once(db: Session) -> Insert:
-    """INSERT … ON CONFLICT DO NOTHING: one delivery row per habit and occurrence, ever."""
-    dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
-    statement: Insert = dialect.insert(ReminderDelivery).on_conflict_do_nothing(
-        index_elements=["habit_id", "occurrence_at"]
-    )
-    return statement
-
-
-@dataclass
-class Outcomes:
-    """What happened to a claimed batch, written back in one go."""
-
-    sent: dict[int, int | None] = field(default_factory=dict)  # habit id → message id
-    unreachable: dict[int, str] = field(default_factory=dict)  # user id → reason
-    advance_only: set[int] = field(default_factory=set)  # habit ids: no chat, or chat gone
-
-
-def record_outcomes(
-    db: Session, batch: list[DueReminder], outcomes: Outcomes, now: datetime
-) -> None:
-    """Write deliveries and next occurrences; reminders with no outcome stay due."""
-    deliveries = []
-    moves = []
-    for reminder in batch:
-        deliveries += [
-            {
-                "habit_id": reminder.habit_id,
-                "occurrence_at": skipped,
-                "status": "skipped",
-                "chat_id": None,
-                "telegram_message_id": None,
-                "recorded_at": now,
-            }
-            for skipped in reminder.skipped
-        ]
-        if reminder.habit_id in outcomes.sent:
-            deliveries.append(
-                {
-                    "habit_id": reminder.habit_id,
-                    "occurrence_at": reminder.occurrence,
-                    "status": "sent",
-                    "chat_id": reminder.chat_id,
-                    "telegram_message_id": outcomes.sent[reminder.habit_id],
-                    "recorded_at": now,
-                }
-            )
-            moves.append({"id": reminder.habit_id, "next_reminder_at": reminder.following()})
-        elif reminder.habit_id in outcomes.advance_only:
-            moves.append({"id": reminder.habit_id, "next_reminder_at": reminder.following()})
-        elif reminder.skipped:
-            # Still due (a send failed) but stale occurrences are behind it now.
-            moves.append({"id": reminder.habit_id, "next_reminder_at": reminder.occurrence})
-    if deliveries:
-        db.execute(_insert_once(db), deliveries)
-    if moves:
-        db.execute(update(Habit), moves)
-    for user_id, reason in outcomes.unreachable.items():
-        db.execute(
-            update(UserContact)
-            .where(UserContact.user_id == user_id)
-            .values(telegram_unreachable_at=now, telegram_unreachable_reason=reason[:255])
+    row = claimed.row
+    leased_at = _instant(str(row.next_reminder_at))
+    at = time.fromisoformat(str(row.time))
+    tz = zone(str(row.timezone))
+    occurrence, skipped = leased_at, None
+    if now - leased_at > grace:
+        skipped = leased_at
+        occurrence = timing.first_occurrence_from(
+            at, tz, row.periodicity_days, leased_at, now - grace
         )
+    reachable = row.telegram_unreachable_at is None
+    return DueReminder(
+        habit_id=claimed.habit_id,
+        user_id=claimed.user_id,
+        leased_at=leased_at,
+        occurrence=occurrence,
+        following=timing.next_occurrence(at, tz, row.periodicity_days, occurrence),
+        skipped=skipped,
+        due_now=occurrence <= now,
+        chat_id=row.telegram_chat_id if reachable else None,
+        text=reminder_text(
+            at, row.action, row.place, row.duration_seconds, row.reward, row.linked_action
+        ),
+        local_day=timing.scheduled_date(occurrence, at, tz),
+    )
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """A habit whose reminders the daemon set aside, and why (for its owner to see)."""
+
+    habit_id: int
+    reason: str
+    since: datetime | None
+
+
+def set_aside_habits(db: Session, user_id: int) -> list[SetAside]:
+    rows = db.execute(
+        select(Habit.id, Habit.reminder_error, Habit.reminder_error_at)
+        .where(Habit.user_id == user_id, Habit.reminder_error.is_not(None))
+        .order_by(Habit.id)
+    ).all()
+    return [SetAside(row[0], str(row[1]), row[2]) for row in rows]

@@ -146,6 +146,14 @@ class Habit(Base):
     # A stable identity across export and import, unique per owner; None only for rows
     # written by hand without one (an export then derives one from the id).
     uid: Mapped[str | None] = mapped_column(String(36), default=lambda: str(uuid.uuid4()))
+    # The daemon replica sending this habit's reminder, and until when its claim holds:
+    # past `lease_until` the habit is due again for any replica.
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Why the daemon set this habit's reminders aside (bad timezone, instant out of range),
+    # shown to the owner; cleared by the next reminder handled.
+    reminder_error: Mapped[str | None] = mapped_column(String(255))
+    reminder_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     owner: Mapped[User] = relationship(back_populates="habits")
     linked_habit: Mapped[Habit | None] = relationship(remote_side=[id])
@@ -207,6 +215,17 @@ class SendSlot(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     next_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DaemonLeader(Base):
+    """One row whose lock (`SELECT … FOR UPDATE`) elects the replica that polls Telegram.
+
+    Only the daemon's role may touch it, so no member can take or block the election.
+    """
+
+    __tablename__ = "daemon_leader"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
 
 
 class AppState(Base):
