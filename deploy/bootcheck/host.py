@@ -20,6 +20,7 @@ T = TypeVar("T")
 
 # Debian packages the check needs; podman-compose comes from PyPI (Debian 12's 1.0.3 knows no
 # `--profile`), pinned in deploy/bootcheck/requirements.txt.
+# netavark with aardvark-dns: the network backend whose DNS lets services find `db`.
 DEBIAN_PACKAGES = ("podman", "buildah", "runc", "debootstrap", "netavark", "aardvark-dns")
 
 
@@ -95,7 +96,8 @@ def install_debian_packages() -> None:
     retry(
         "apt-get install",
         lambda: run(
-            ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing],
+            # With recommends: iptables (port publishing) and slirp4netns come that way.
+            ["apt-get", "install", "-y", "-q", *missing],
             env=noninteractive,
             timeout=900,
         ),

@@ -8,6 +8,7 @@ the stand-in base images and the podman-compose venv stay cached (see README, De
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import shutil
@@ -122,7 +123,21 @@ def check_migrate_ran_once(stack: Stack, expect: str) -> None:
         raise CheckFailed(f"migrate ran more than once: {restarts.stdout.strip()} restarts\n{logs}")
     if expect not in logs:
         raise CheckFailed(f"migrate did not say {expect!r}:\n{logs}")
+    health = run(["podman", "inspect", "--format", "{{json .Config.Healthcheck}}", container],
+                 quiet=True).stdout  # fmt: skip
+    if '"NONE"' not in health:
+        raise CheckFailed(f"migrate inherits a health check: {health.strip()}")
     log(f"migrate exited 0 once: {logs.strip().splitlines()[-1]}")
+
+
+def check_image(image: str) -> None:
+    config = run(["podman", "image", "inspect", "--format", "{{json .Config}}", image], quiet=True)
+    found = json.loads(config.stdout)
+    if "habitctl-daemon" not in str(found.get("Healthcheck")):
+        raise CheckFailed(f"the image has no HEALTHCHECK: {found.get('Healthcheck')}")
+    if found.get("User") != "10001:10001":
+        raise CheckFailed(f"the image runs as {found.get('User')!r}, not 10001:10001")
+    log("image: HEALTHCHECK kept, USER 10001:10001")
 
 
 def check_healthz(api_port: str) -> None:
@@ -130,7 +145,9 @@ def check_healthz(api_port: str) -> None:
     try:
         wait_for(f"GET {url} = 200", lambda: http_status(url) == 200, 60)
     except CheckFailed:
-        raise CheckFailed(f"GET {url} answered {http_status(url)}, not 200") from None
+        status = http_status(url)
+        answer = f"answered {status}" if status else "gave no HTTP answer (connection failed)"
+        raise CheckFailed(f"GET {url} {answer}, not 200") from None
     log(f"GET {url}: 200")
 
 
@@ -178,6 +195,7 @@ def check(compose_file: Path, keep_base_images: bool) -> Timings:
                 standins.ensure(stand_in, workdir)
         with timings.step("image build"):
             build_image(ROOT, IMAGE, workdir)
+        check_image(IMAGE)
         fakebot_port = free_port()
         run(["podman", "network", "create", NETWORK])
         start_fakebot(ROOT, IMAGE, NETWORK, FAKEBOT, fakebot_port)
@@ -203,7 +221,7 @@ def check(compose_file: Path, keep_base_images: bool) -> Timings:
             boot(stack, timings, "second boot (up to healthy)")
             check_migrate_ran_once(stack, "already at revision")
             listed = member.cli_json("list")
-            ids = [item["id"] for item in listed.get("items", listed.get("habits", []))]
+            ids = [item["id"] for item in listed]
             if habit["id"] not in ids:
                 raise CheckFailed(f"after down/up the habit {habit['id']} is gone: {listed}")
             check_healthz(env["API_PORT"])

@@ -63,19 +63,22 @@ class Member:
         self.stack = stack
         self.username = username
 
-    def cli(self, *args: str, input: str | None = None) -> str:
-        return self.stack("--profile", "cli", "run", "--rm", "cli", *args, input=input, timeout=180)
+    def cli(self, *args: str, input: str | None = None, deps: bool = False) -> str:
+        """One `--rm` container; `deps` also brings up `db` first, as a member's first call does."""
+        run_args = ("run", "--rm") if deps else ("run", "--rm", "--no-deps")
+        return self.stack("--profile", "cli", *run_args, "cli", *args, input=input, timeout=180)
 
     def cli_json(self, *args: str) -> Any:
         out = self.cli(*args, "--json")
         try:
-            return json.loads(out[out.index("{") :] if "{" in out else out)
+            return json.loads(out)
         except ValueError as exc:
             raise CheckFailed(f"habitctl {' '.join(args)} --json printed no JSON: {out!r}") from exc
 
     def sign_up(self) -> None:
         for verb in ("register", "login"):
-            self.cli(verb, "--username", self.username, "--password-stdin", input=PASSWORD + "\n")
+            self.cli(verb, "--username", self.username, "--password-stdin",
+                     input=PASSWORD + "\n", deps=verb == "register")  # fmt: skip
 
     def link_telegram(self, fakebot_port: int) -> float:
         """`telegram link`, then `/start <code>` sent to the bot: the daemon links the chat."""
@@ -100,12 +103,13 @@ class Member:
         return time.monotonic() - start
 
     def add_habit_due_next_minute(self) -> tuple[dict[str, Any], datetime]:
-        now = datetime.now(UTC)
-        due = (now + timedelta(minutes=2 if now.second > 40 else 1)).replace(
-            second=0, microsecond=0
-        )
+        """A habit due at the first full minute at least 60 s away (a loaded machine may take
+        20 s to run one `--rm` container: a minute already begun would be tomorrow's)."""
+        due = (datetime.now(UTC) + timedelta(seconds=119)).replace(second=0, microsecond=0)
         sentence = f"I will stretch at {due:%H:%M} in the kitchen"
         habit = self.cli_json("add", sentence, "--reward", "tea", "--public")
+        if habit.get("next_reminder_at") != f"{due:%Y-%m-%dT%H:%M:%SZ}":
+            raise CheckFailed(f"the habit's next reminder is not {due:%H:%M} UTC today: {habit}")
         return habit, due
 
 

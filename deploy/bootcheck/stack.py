@@ -57,12 +57,17 @@ def pip_conf(workdir: Path) -> Path:
 
 
 def build_image(root: Path, tag: str, workdir: Path) -> None:
-    """The Dockerfile as it is, in Docker's format (podman's OCI default drops HEALTHCHECK)."""
+    """The Dockerfile as it is, in Docker's format (podman's OCI default drops HEALTHCHECK).
+
+    From scratch every time (no layer cache, no intermediate images left behind): each run
+    proves that the lock file still installs.
+    """
     config = pip_conf(workdir)
 
     def build() -> None:
         run(
             ["podman", "build", "--runtime", "runc", "--format", "docker", "--pull=never",
+             "--layers=false", "--no-cache",
              *ULIMITS, "-v", f"{CA_BUNDLE}:/run/habitctl-build/ca.crt:ro",
              "-v", f"{config}:/etc/pip.conf:ro", "-t", tag, str(root)],
             timeout=1200,
