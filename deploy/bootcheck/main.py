@@ -8,7 +8,6 @@ the stand-in base images and the podman-compose venv stay cached (see README, De
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import secrets
 import shutil
@@ -131,12 +130,14 @@ def check_migrate_ran_once(stack: Stack, expect: str) -> None:
 
 
 def check_image(image: str) -> None:
-    config = run(["podman", "image", "inspect", "--format", "{{json .Config}}", image], quiet=True)
-    found = json.loads(config.stdout)
-    if "habitctl-daemon" not in str(found.get("Healthcheck")):
-        raise CheckFailed(f"the image has no HEALTHCHECK: {found.get('Healthcheck')}")
-    if found.get("User") != "10001:10001":
-        raise CheckFailed(f"the image runs as {found.get('User')!r}, not 10001:10001")
+    def field(template: str) -> str:
+        return run(["podman", "image", "inspect", "--format", template, image], quiet=True).stdout
+
+    health, user = field("{{json .Config.Healthcheck}}"), field("{{.Config.User}}").strip()
+    if "habitctl-daemon" not in health:
+        raise CheckFailed(f"the image has no HEALTHCHECK: {health.strip()}")
+    if user != "10001:10001":
+        raise CheckFailed(f"the image runs as {user!r}, not 10001:10001")
     log("image: HEALTHCHECK kept, USER 10001:10001")
 
 
@@ -178,6 +179,8 @@ def check_no_secret_in_logs(stack: Stack, secret: dict[str, str]) -> None:
 
 def check(compose_file: Path, keep_base_images: bool) -> Timings:
     timings = Timings()
+    if os.geteuid() != 0:
+        raise CheckFailed("run it as root: it installs packages and runs podman as root")
     install_debian_packages()
     compose = podman_compose(CACHE / "tools")
     CACHE.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,9 @@ comes from a containers.conf of the check's own, passed in CONTAINERS_CONF.
 from __future__ import annotations
 
 import json
+import os
 import time
+from configparser import ConfigParser
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,25 +34,21 @@ def containers_conf(workdir: Path) -> Path:
 
 
 def pip_conf(workdir: Path) -> Path:
-    """pip's configuration inside the build: this machine's CA bundle and its index (if any)."""
-    from configparser import ConfigParser
-
-    index_url, extra = "", ""
+    """pip's configuration inside the build: this machine's CA bundle and its indexes, if any."""
     machine = ConfigParser()
     machine.read(["/etc/pip.conf", "/etc/xdg/pip/pip.conf", Path.home() / ".config/pip/pip.conf"])
-    if machine.has_option("global", "index-url"):
-        index_url = machine.get("global", "index-url")
-    import os
 
-    index_url = os.environ.get("PIP_INDEX_URL", index_url)
-    # Only network indexes: a file:// index of this host does not exist inside the build.
+    def remote(option: str) -> list[str]:
+        """pip's own precedence: PIP_<OPTION> over the configuration files. Only network
+        indexes: a file:// index of this host does not exist inside the build."""
+        value = machine.get("global", option, fallback="")
+        value = os.environ.get("PIP_" + option.upper().replace("-", "_"), value)
+        return [url for url in value.split() if url.startswith(("http://", "https://"))]
+
     lines = ["[global]", "cert = /run/habitctl-build/ca.crt", "timeout = 180", "retries = 5"]
-    if index_url.startswith(("http://", "https://")):
-        lines.append(f"index-url = {index_url}")
-    extra = os.environ.get("PIP_EXTRA_INDEX_URL", "")
-    remote = [url for url in extra.split() if url.startswith(("http://", "https://"))]
-    if remote:
-        lines.append(f"extra-index-url = {' '.join(remote)}")
+    for option in ("index-url", "extra-index-url"):
+        if urls := remote(option):
+            lines.append(f"{option} = {' '.join(urls)}")
     path = workdir / "pip.conf"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -86,14 +84,12 @@ class Stack:
     def __call__(
         self, *args: str, check: bool = True, timeout: float = 600, input: str | None = None
     ) -> str:
-        done = run(
-            [str(self.compose), "--in-pod", "false", "-p", self.project, "-f", str(self.file),
-             "--env-file", str(self.env_file), *args],
-            check=check,
-            timeout=timeout,
-            input=input,
-        )  # fmt: skip
-        return done.stdout
+        return run(self.argv(*args), check=check, timeout=timeout, input=input).stdout
+
+    def argv(self, *args: str) -> list[str]:
+        """podman-compose for this project; no pod: each service its own container, as Docker."""
+        return [str(self.compose), "--in-pod", "false", "-p", self.project, "-f", str(self.file),
+                "--env-file", str(self.env_file), *args]  # fmt: skip
 
     def container(self, service: str) -> str:
         """The one container of `service` (podman-compose names them project_service_1)."""
@@ -149,12 +145,7 @@ class Stack:
 
         Returns which way the stack came up ("plain" or "phased").
         """
-        plain = run(
-            [str(self.compose), "--in-pod", "false", "-p", self.project, "-f", str(self.file),
-             "--env-file", str(self.env_file), "up", "-d", "--no-build"],
-            check=False,
-            timeout=600,
-        )  # fmt: skip
+        plain = run(self.argv("up", "-d", "--no-build"), check=False, timeout=600)
         if plain.returncode == 0 and self._migrate_succeeded():
             return "plain"
         tail = "\n    ".join((plain.stdout + plain.stderr).strip().splitlines()[-8:])
