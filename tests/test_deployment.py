@@ -481,7 +481,7 @@ def test_daemon_runs_as_compose_writes_it(
         )
     engine.dispose()
     with running(command("daemon"), daemon_env) as process:
-        sent = fake_bot.wait_for_calls("sendMessage", 1, timeout=20)
+        sent = fake_bot.wait_for_calls("sendMessage", 1, timeout=60)  # a loaded machine
         assert sent[0]["params"]["chat_id"] == 5150
         assert sent[0]["params"]["text"].startswith("⏰ 07:00 — I will plank in the hall")
         process.send_signal(signal.SIGTERM)

@@ -80,6 +80,7 @@ class Stack:
     file: Path
     project: str
     env_file: Path
+    plain_up_fails: bool = False  # learnt on the first `up`: this engine needs phases
 
     def __call__(
         self, *args: str, check: bool = True, timeout: float = 600, input: str | None = None
@@ -143,15 +144,21 @@ class Stack:
     def up(self) -> str:
         """`up -d` as a Docker user types it; if that fails, db, then migrate, then the rest.
 
-        Returns which way the stack came up ("plain" or "phased").
+        Returns which way the stack came up ("plain" or "phased"). Once plain `up` has
+        failed, later calls go straight to the phases.
         """
-        plain = run(self.argv("up", "-d", "--no-build"), check=False, timeout=600)
-        if plain.returncode == 0 and self._migrate_succeeded():
-            return "plain"
-        tail = "\n    ".join((plain.stdout + plain.stderr).strip().splitlines()[-8:])
-        log(f"plain `up` did not bring the stack up (exit {plain.returncode}):\n    {tail}")
-        log("so: phased `up` (db, then migrate, then the rest)")
-        self("down", check=False)
+        if not self.plain_up_fails:
+            plain = run(self.argv("up", "-d", "--no-build"), check=False, timeout=600)
+            if plain.returncode == 0 and self._migrate_succeeded():
+                return "plain"
+            self.plain_up_fails = True
+            for name in self.containers("migrate"):
+                said = self.logs(name).strip().splitlines()
+                log(f"plain `up`'s migrate: {said[-1] if said else '(no output)'}")
+            tail = "\n    ".join((plain.stdout + plain.stderr).strip().splitlines()[-8:])
+            log(f"plain `up` did not bring the stack up (exit {plain.returncode}):\n    {tail}")
+            self("down", check=False)
+        log("phased `up`: db, then migrate, then the rest")
         self("up", "-d", "--no-build", "db")
         self.wait_healthy("db", timeout=180)
         self("up", "-d", "--no-build", "--no-deps", "migrate")
