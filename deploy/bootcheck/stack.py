@@ -135,7 +135,7 @@ class Stack:
         container = self.container(service)
         wait_for(f"{service} finished", lambda: self.state(container).get("Status") == "exited",
                  timeout)  # fmt: skip
-        return int(self.state(container)["ExitCode"])  # type: ignore[call-overload]
+        return int(str(self.state(container)["ExitCode"]))
 
     def logs(self, container: str) -> str:
         done = run(["podman", "logs", container], check=False, quiet=True)
