@@ -127,7 +127,13 @@ class Stack:
                 )
             return self.healthy(container)
 
-        took = wait_for(f"{service} healthy", probe, timeout, every=3)
+        try:
+            took = wait_for(f"{service} healthy", probe, timeout, every=3)
+        except CheckFailed as exc:
+            state = self.state(container)
+            health = state.get("Health") or state.get("Healthcheck") or {}
+            last = (health.get("Log") or [{}])[-1] if isinstance(health, dict) else {}
+            raise CheckFailed(f"{exc}; its last health check said: {last}") from None
         log(f"{service} healthy ({took:.0f} s)")
         return took
 
@@ -154,7 +160,9 @@ class Stack:
             self.plain_up_fails = True
             for name in self.containers("migrate"):
                 said = self.logs(name).strip().splitlines()
-                log(f"plain `up`'s migrate: {said[-1] if said else '(no output)'}")
+                waited = [line for line in said if line.startswith("waiting for the database")]
+                for line in [*waited[:1], *said[-1:]]:  # it did not wait for service_healthy
+                    log(f"plain `up`'s migrate: {line}")
             tail = "\n    ".join((plain.stdout + plain.stderr).strip().splitlines()[-8:])
             log(f"plain `up` did not bring the stack up (exit {plain.returncode}):\n    {tail}")
             self("down", check=False)
