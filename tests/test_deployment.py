@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -129,9 +130,10 @@ def test_only_the_bot_token_needs_filling_in() -> None:
 
 def test_every_service_has_a_health_check_or_a_completion_condition() -> None:
     services = compose()["services"]
-    conditions = {
+    conditions = {  # what `up` waits for (on-demand services under a profile aside)
         dependency: spec["condition"]
         for service in services.values()
+        if "profiles" not in service
         for dependency, spec in service.get("depends_on", {}).items()
     }
     for name, service in services.items():
@@ -155,8 +157,147 @@ def test_the_database_lives_in_a_named_volume() -> None:
 
 def test_every_application_service_runs_the_one_image() -> None:
     services = compose()["services"]
-    for name in ("migrate", "daemon", "api"):
-        assert services[name]["build"] == ".", name
+    image = services["migrate"]["image"]
+    assert services["migrate"]["build"] == ".", "migrate builds it"
+    for name in ("daemon", "api", "cli"):
+        assert services[name]["image"] == image, name
+        assert "build" not in services[name], f"{name} reuses the image instead of building it"
+        assert services[name]["pull_policy"] == "never", f"{name}: the image is local"
+
+
+def test_the_db_health_check_asks_over_tcp() -> None:
+    # The image's first-start server answers on the socket while TCP is still closed.
+    kind, check = compose()["services"]["db"]["healthcheck"]["test"]
+    assert kind == "CMD-SHELL"
+    assert shlex.split(check)[:3] == ["pg_isready", "-h", "127.0.0.1"]
+
+
+def test_the_database_loads_auth_delay() -> None:
+    argv = shlex.split(compose()["services"]["db"]["command"])
+    assert argv[0] == "postgres"
+    settings = dict(argv[i + 1].split("=", 1) for i, a in enumerate(argv) if a == "-c")
+    assert settings["shared_preload_libraries"] == "auth_delay"
+    assert int(settings["auth_delay.milliseconds"]) >= 500
+
+
+def test_migrate_waits_for_the_database_and_has_no_health_check() -> None:
+    migrate = compose()["services"]["migrate"]
+    argv = shlex.split(migrate["command"])
+    assert argv[:3] == ["habitctl", "db", "upgrade"]
+    assert 30 <= float(argv[argv.index("--wait") + 1]) <= 600, "bounded, and long enough"
+    # Without this it inherits the image's (daemon) HEALTHCHECK and shows "starting" forever.
+    assert migrate["healthcheck"] == {"disable": True}
+
+
+def test_members_have_a_cli_service_that_keeps_them_logged_in() -> None:
+    config = compose()
+    cli = config["services"]["cli"]
+    assert cli["profiles"] == ["cli"], "not started by `up`"
+    assert cli["entrypoint"] == ["habitctl"]
+    assert cli["healthcheck"] == {"disable": True}
+    url = make_url(interpolate(cli["environment"]["HABITCTL_DATABASE_URL"], env_example()))
+    assert (url.username, url.host) == ("habitctl_cli", "db"), "never the admin"
+    state_dir = re.search(r"HABITCTL_STATE_DIR=(\S+)", (ROOT / "Dockerfile").read_text())
+    assert state_dir is not None
+    volumes = [str(volume).split(":") for volume in cli["volumes"]]
+    assert [source for source, target in volumes if target == state_dir[1]] == ["cli-state"]
+    assert "cli-state" in config["volumes"]
+    assert "ports" not in config["services"]["db"], "the database stays inside the network"
+
+
+def _dockerfile() -> str:
+    return (ROOT / "Dockerfile").read_text()
+
+
+def test_the_image_runs_as_uid_and_gid_10001_from_a_regular_account() -> None:
+    text = _dockerfile()
+    assert "groupadd --gid 10001 habitctl" in text
+    useradd = re.search(r"useradd ([^&]+)", text)
+    assert useradd is not None
+    assert "--uid 10001 --gid 10001" in useradd[1]
+    assert "--system" not in useradd[1], "10001 is above SYS_UID_MAX: useradd would warn"
+    assert "\nUSER 10001:10001\n" in text
+
+
+def _pins(lock: Path) -> dict[str, str]:
+    """name -> version of a hashed lock file; every pin must carry at least one hash."""
+    pins: dict[str, str] = {}
+    text = lock.read_text().replace("\\\n", " ")
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        requirement, *options = line.split("--hash=sha256:")
+        name, _, version = requirement.split(";")[0].strip().partition("==")
+        assert version, f"{lock.name}: {line[:60]!r} is not pinned"
+        assert options, f"{lock.name}: {line[:60]!r} carries no hash"
+        pins[re.sub(r"[-_.]+", "-", name).lower()] = version.strip()
+    return pins
+
+
+def _requirement_names(requirements: list[str]) -> set[str]:
+    return {re.sub(r"[-_.]+", "-", re.split(r"[\s<>=!~\[;]", r, maxsplit=1)[0]).lower()
+            for r in requirements}  # fmt: skip
+
+
+def test_the_image_and_ci_install_from_hashed_lock_files() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    runtime, dev = _pins(ROOT / "requirements.lock"), _pins(ROOT / "requirements-dev.lock")
+    assert _requirement_names(project["project"]["dependencies"]) <= set(runtime)
+    assert _requirement_names(project["build-system"]["requires"]) <= set(runtime)
+    assert _requirement_names(project["project"]["optional-dependencies"]["dev"]) <= set(dev)
+    # CI tests exactly the versions the image runs.
+    assert {name: version for name, version in dev.items() if name in runtime} == runtime
+
+    text = _dockerfile()
+    assert "COPY requirements.lock " in text
+    assert "pip install --require-hashes --no-deps -r /tmp/requirements.lock" in text
+    assert "pip install --no-deps --no-build-isolation ." in text
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "--require-hashes" in ci
+    assert "requirements-dev.lock" in ci
+
+
+def test_the_stand_in_base_images_carry_the_names_the_files_use() -> None:
+    sys.path.insert(0, str(ROOT / "deploy"))
+    try:
+        from bootcheck.standins import STAND_INS
+    finally:
+        sys.path.remove(str(ROOT / "deploy"))
+    named = {re.sub(r"^docker\.io/library/", "", stand_in.name) for stand_in in STAND_INS}
+    bases = set(re.findall(r"^FROM (\S+)", _dockerfile(), flags=re.MULTILINE))
+    assert bases | {compose()["services"]["db"]["image"]} == named
+
+
+def test_both_systemd_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
+    if shutil.which("systemd-analyze") is None:
+        pytest.fail("systemd-analyze is missing: `apt-get install systemd` (.ci/run does)")
+    units = [
+        ROOT / "daemon" / "habitctl-daemon.service",
+        ROOT / "deploy" / "habitctl-serve.service",
+    ]
+    # verify insists that ExecStart exists and that every unit named is found: a root with
+    # this system's own units, the two units, and the programs where the units expect them.
+    root = tmp_path / "root"
+    shutil.copytree("/usr/lib/systemd/system", root / "usr/lib/systemd/system", symlinks=True)
+    (root / "etc/systemd/system").mkdir(parents=True)
+    for unit in units:
+        shutil.copy(unit, root / "etc/systemd/system" / unit.name)
+        for argv in re.findall(r"^ExecStart=(\S+)", unit.read_text(), flags=re.MULTILINE):
+            program = root / argv.lstrip("/")
+            program.parent.mkdir(parents=True, exist_ok=True)
+            program.write_text("#!/bin/sh\n")
+            program.chmod(0o755)
+    result = subprocess.run(
+        ["systemd-analyze", "verify", f"--root={root}", *(unit.name for unit in units)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    # Unknown keys and bad values are only warnings (exit 0): any output is a failure too.
+    assert result.returncode == 0, result.stderr
+    assert (result.stdout + result.stderr).strip() == ""
 
 
 @pytest.fixture
@@ -340,7 +481,7 @@ def test_daemon_runs_as_compose_writes_it(
         )
     engine.dispose()
     with running(command("daemon"), daemon_env) as process:
-        sent = fake_bot.wait_for_calls("sendMessage", 1, timeout=20)
+        sent = fake_bot.wait_for_calls("sendMessage", 1, timeout=60)  # a loaded machine
         assert sent[0]["params"]["chat_id"] == 5150
         assert sent[0]["params"]["text"].startswith("⏰ 07:00 — I will plank in the hall")
         process.send_signal(signal.SIGTERM)

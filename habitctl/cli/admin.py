@@ -24,9 +24,30 @@ RolesOption = Annotated[
 ]
 
 
+WaitOption = Annotated[
+    float,
+    typer.Option(
+        "--wait",
+        min=0,
+        metavar="SECONDS",
+        help="Wait up to SECONDS for a database that is still starting (0: try once).",
+    ),
+]
+
+
 @db_app.command("upgrade")
-def db_upgrade(ctx: typer.Context, roles: RolesOption = False) -> None:
+def db_upgrade(ctx: typer.Context, roles: RolesOption = False, wait: WaitOption = 0) -> None:
     """Migrate the database to the schema this habitctl needs (as the owner role if it exists)."""
+    if wait > 0:
+        with command(ctx) as rt:
+            from habitctl.storage.engine import make_engine
+            from habitctl.storage.wait import wait_for_database
+
+            engine = make_engine(rt.settings.database_url)
+            try:
+                wait_for_database(engine, wait, said=lambda line: typer.echo(line, err=True))
+            finally:
+                engine.dispose()
     if roles:
         db_roles(ctx)
     with command(ctx) as rt:
