@@ -21,7 +21,7 @@ def test_top_help_lists_the_exit_codes_and_whole_summaries(isolated_environment:
     for code, meaning in ((0, "ok"), (2, "usage"), (3, "invalid input"), (4, "authentication"),
                           (5, "not found"), (6, "conflict"), (7, "storage")):  # fmt: skip
         assert re.search(rf"^\s*{code}\s+{meaning}", text, re.MULTILINE | re.IGNORECASE), code
-    assert "..." not in text
+    assert not re.search(r"\w\.\.\.", text), text  # no summary cut short
     for command in COMMANDS:
         assert re.search(rf"^\s+{command}\s", text, re.MULTILINE), command
 
@@ -59,8 +59,8 @@ def test_add_help_shows_defaults(cli: Cli) -> None:
 def test_completion_prints_a_script_for_each_shell(cli: Cli, shell: str) -> None:
     script = cli.ok("completion", shell).stdout
     assert "habitctl" in script
-    assert len(script.splitlines()) > 5
-    marker = {"bash": "complete -", "zsh": "compdef", "fish": "complete -c habitctl"}[shell]
+    assert len(script) > 100
+    marker = {"bash": "complete -", "zsh": "compdef", "fish": "complete --command habitctl"}[shell]
     assert marker in script
 
 
