@@ -26,6 +26,12 @@ def test_top_help_lists_the_exit_codes_and_whole_summaries(isolated_environment:
         assert re.search(rf"^\s+{command}\s", text, re.MULTILINE), command
 
 
+@pytest.fixture
+def shell(isolated_environment: Path) -> Cli:
+    """The CLI with no database at all: help and completion scripts need none."""
+    return Cli(f"sqlite:///{isolated_environment}/none/unused.db", isolated_environment)
+
+
 def test_help_imports_no_heavy_library(isolated_environment: Path) -> None:
     probe = (
         "import sys; sys.argv=['habitctl','--help']\n"
@@ -43,29 +49,29 @@ def test_help_imports_no_heavy_library(isolated_environment: Path) -> None:
 
 @pytest.mark.parametrize("command", ["add", "list", "show", "edit", "rm", "public", "done",
                                      "undo", "skip", "today", "stats", "completion"])  # fmt: skip
-def test_each_command_has_an_example_and_clean_metavars(cli: Cli, command: str) -> None:
-    text = cli.ok(command, "--help").stdout
+def test_each_command_has_an_example_and_clean_metavars(shell: Cli, command: str) -> None:
+    text = shell.ok(command, "--help").stdout
     assert "Example" in text, text
     assert not re.search(r"\{\w+\}|\[\[|<str>|<int>|<file>", text), text
 
 
-def test_add_help_shows_defaults(cli: Cli) -> None:
-    text = " ".join(cli.ok("add", "--help").stdout.split())
+def test_add_help_shows_defaults(shell: Cli) -> None:
+    text = " ".join(shell.ok("add", "--help").stdout.split())
     for expected in ("default: 1", "default: 120", "default: useful", "default: private"):
         assert expected in text, expected
 
 
-@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
-def test_completion_prints_a_script_for_each_shell(cli: Cli, shell: str) -> None:
-    script = cli.ok("completion", shell).stdout
+@pytest.mark.parametrize("name", ["bash", "zsh", "fish"])
+def test_completion_prints_a_script_for_each_shell(shell: Cli, name: str) -> None:
+    script = shell.ok("completion", name).stdout
     assert "habitctl" in script
     assert len(script) > 100
-    marker = {"bash": "complete -", "zsh": "compdef", "fish": "complete --command habitctl"}[shell]
+    marker = {"bash": "complete -", "zsh": "compdef", "fish": "complete --command habitctl"}[name]
     assert marker in script
 
 
-def test_completion_of_an_unknown_shell_is_a_usage_error(cli: Cli) -> None:
-    outcome = cli("completion", "tcsh")
+def test_completion_of_an_unknown_shell_is_a_usage_error(shell: Cli) -> None:
+    outcome = shell("completion", "tcsh")
     assert outcome.exit_code == 2
     assert "bash" in outcome.stderr
 

@@ -141,6 +141,7 @@ def test_json_carries_the_stored_text_escaped_by_json(alice: Cli) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite"])  # what reaches the screen is the same on both
 def test_stored_controls_never_reach_a_terminal(alice: Cli) -> None:
     _stored_attack(alice)
     env = {**alice.env, "FORCE_COLOR": "1", "COLUMNS": "80", "TERM": "xterm-256color"}

@@ -47,6 +47,16 @@ def _record(
             }
 
 
+def _say(data: dict[str, Any], as_json: bool, recorded: str) -> None:
+    """What `done` and `skip` recorded, or that the day already held it."""
+    if as_json:
+        emit_json(data)
+    elif data["new"]:
+        typer.echo(f"Habit {data['habit_id']} " + recorded.format(date=data["date"]))
+    else:
+        typer.echo(f"Habit {data['habit_id']} was already {data['kind']} on {data['date']}.")
+
+
 def done(
     ctx: typer.Context, habit_id: HabitId, date: Date = None, as_json: JsonOption = False
 ) -> None:
@@ -60,13 +70,7 @@ def done(
         habitctl done 2
         habitctl done 2 --date 2026-03-01    # yesterday's, recorded late
     """
-    data = _record(ctx, habit_id, date, "done", as_json)
-    if as_json:
-        emit_json(data)
-    elif data["new"]:
-        typer.echo(f"Habit {data['habit_id']} done on {data['date']}. ✅")
-    else:
-        typer.echo(f"Habit {data['habit_id']} was already done on {data['date']}.")
+    _say(_record(ctx, habit_id, date, "done", as_json), as_json, "done on {date}. ✅")
 
 
 def skip(
@@ -81,12 +85,7 @@ def skip(
         habitctl skip 2 --date 2026-03-01
     """
     data = _record(ctx, habit_id, date, "skipped", as_json)
-    if as_json:
-        emit_json(data)
-    elif data["new"]:
-        typer.echo(f"Habit {data['habit_id']} skipped on {data['date']}: the streak waits for you.")
-    else:
-        typer.echo(f"Habit {data['habit_id']} was already skipped on {data['date']}.")
+    _say(data, as_json, "skipped on {date}: the streak waits for you.")
 
 
 def undo(

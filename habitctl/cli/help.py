@@ -13,7 +13,8 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import typer
@@ -47,6 +48,17 @@ class JsonUsageError(UsageError):
     def show(self, file: Any = None) -> None:
         error = {"code": "usage", "message": self.format_message(), "field": self.field}
         print(json.dumps({"error": error}), file=sys.stderr)
+
+
+@contextmanager
+def usage_as_json(wanted: bool) -> Iterator[None]:
+    """Parsing a command line: its usage errors become JSON ones when `--json` was given."""
+    try:
+        yield
+    except UsageError as error:
+        if wanted:
+            raise JsonUsageError(error) from None
+        raise
 
 
 def _argument_name(param: Any) -> str:
@@ -84,13 +96,8 @@ class HabitctlCommand(TyperCommand):
                     formatter.write_dl(rows)
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        wants_json = "--json" in args
-        try:
+        with usage_as_json("--json" in args):
             return super().parse_args(ctx, args)
-        except UsageError as error:
-            if wants_json:
-                raise JsonUsageError(error) from None
-            raise
 
 
 def _metavar_of(param: Any) -> str:
@@ -126,13 +133,8 @@ class HabitctlGroup(TyperGroup):
                 formatter.write_dl([(str(code), meaning) for code, meaning in MEANINGS.items()])
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        wants_json = "--json" in args
-        try:
+        with usage_as_json("--json" in args):
             return super().parse_args(ctx, args)
-        except UsageError as error:
-            if wants_json:
-                raise JsonUsageError(error) from None
-            raise
 
 
 def summary(command: Any) -> str:
