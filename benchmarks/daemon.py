@@ -6,7 +6,9 @@
    execution under 5 ms.
 2. Throughput: `--due` reminders due in the same minute (distinct users), delivered by real
    `habitctl-daemon` processes to the fake Bot API with no rate limit: reminders per second
-   from the first to the last sendMessage the fake recorded, each exactly once.
+   from the first to the last sendMessage the fake recorded, each exactly once; against the
+   ceiling measured right before on the same fake (`benchmarks/ceiling_daemon.py`: a bare
+   aiohttp client, `--concurrency` in flight, the same number of messages): ≥ 50 % of it.
 3. Rate limit: `--limited-due` reminders with send_rate_per_second = `--rate`: the achieved
    rate as a fraction of the limit (≥ 95 %), and the busiest one-second window.
 2 and 3 run with one daemon and with `--replicas` daemons on the same database.
@@ -39,6 +41,7 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)  # the repository root
 from sqlalchemy import Engine, event, func, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
+from benchmarks.ceiling_daemon import Ceiling, describe, measure_ceiling  # noqa: E402
 from benchmarks.common import (  # noqa: E402
     DATABASE,
     interrupt,
@@ -105,6 +108,8 @@ class Delivery:
     busiest_second: int
     rejected_429: int
     largest_gap_ms: float
+    ceiling: Ceiling | None = None
+    peak_rss_mb: float = 0.0  # the largest of the daemons' peak resident memory
 
     @property
     def per_second(self) -> float:
@@ -145,6 +150,19 @@ def delivered(engine: Engine, first_id: int, count: int) -> int:
         )
 
 
+def set_aside_undelivered(engine: Engine, first_id: int, count: int) -> None:
+    """After a run that timed out: what is still due there waits a day, so the next run's
+    daemons do not send it and count it as theirs."""
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE habits SET next_reminder_at = now() + interval '1 day' "
+                "WHERE id BETWEEN :first AND :last AND next_reminder_at <= now()"
+            ),
+            {"first": first_id, "last": first_id + count - 1},
+        )
+
+
 def busiest_window(stamps: list[float]) -> int:
     """Most sends within any one-second window."""
     best, start = 0, 0
@@ -153,6 +171,16 @@ def busiest_window(stamps: list[float]) -> int:
             start += 1
         best = max(best, end - start + 1)
     return best
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident set (VmHWM) so far, in MB; 0 where /proc does not say."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    found = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+    return int(found[1]) / 1024 if found else 0.0
 
 
 def find_py_spy() -> str | None:
@@ -184,6 +212,8 @@ def run_delivery(
     slug = re.sub(r"[^a-z0-9]+", "-", label)
     daemons: list[DaemonProcess] = []
     spy: subprocess.Popen[bytes] | None = None
+    peak = 0.0
+    timed_out = False
     try:
         for i in range(replicas):
             daemons.append(DaemonProcess(env, logs / f"{slug}-{i}.log"))
@@ -215,11 +245,13 @@ def run_delivery(
         while delivered(engine, first_id, due) < due:
             if time.monotonic() > deadline:
                 print(f"  {label}: timed out, {delivered(engine, first_id, due)}/{due} delivered")
+                timed_out = True
                 break
             if any(d.proc.poll() is not None for d in daemons):
                 raise RuntimeError(f"a daemon exited early:\n{daemons[0].log()[-3000:]}")
             time.sleep(0.25)
     finally:
+        peak = max((peak_rss_mb(d.proc.pid) for d in daemons), default=0.0)
         if spy is not None:
             interrupt(spy)
         for daemon in daemons:
@@ -227,6 +259,8 @@ def run_delivery(
                 daemon.stop(timeout=15)
             except subprocess.TimeoutExpired:
                 daemon.kill()
+    if timed_out:
+        set_aside_undelivered(engine, first_id, due)
     calls = fake.calls("sendMessage")
     ok = sorted((c for c in calls if c["status"] == 200), key=lambda c: c["ts"])
     stamps = [c["ts"] for c in ok]
@@ -241,6 +275,7 @@ def run_delivery(
         busiest_second=busiest_window(stamps),
         rejected_429=sum(1 for c in calls if c["status"] == 429),
         largest_gap_ms=1000 * max((b - a for a, b in itertools.pairwise(stamps)), default=0.0),
+        peak_rss_mb=peak,
     )
 
 
@@ -278,6 +313,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replicas", type=int, default=3, help="daemons in the replica runs")
     parser.add_argument("--batch-size", type=int, help="daemon batch_size (default: product's)")
     parser.add_argument("--explain-repeats", type=int, default=20)
+    parser.add_argument(
+        "--concurrency", type=int, default=32, help="requests in flight for the ceiling client"
+    )
     parser.add_argument("--profile", type=Path, help="directory for a py-spy profile")
     args = parser.parse_args(argv)
     users = args.users or max(1, args.habits // 10)
@@ -323,6 +361,11 @@ def main(argv: list[str] | None = None) -> int:
                     if args.profile is not None and replicas == 1 and not rate:
                         args.profile.mkdir(parents=True, exist_ok=True)
                         profile_to = args.profile / "daemon-unlimited.txt"
+                    # The ceiling right before each unlimited run: the same fake, the same
+                    # number of messages, the machine's load of that moment.
+                    ceiling = None if rate else measure_ceiling(fake, due, args.concurrency)
+                    if ceiling is not None:
+                        print(f"\n{describe(ceiling)}")
                     result = run_delivery(
                         label=label,
                         engine=engine,
@@ -337,12 +380,14 @@ def main(argv: list[str] | None = None) -> int:
                         profile_to=profile_to,
                     )
                     first += due
+                    result.ceiling = ceiling
                     results.append(result)
                     print(
                         f"\n{label}: {result.sent} sent ({result.unique} distinct chats) of "
                         f"{due} due in {result.seconds:.2f}s = {result.per_second:.0f}/s; "
                         f"busiest second {result.busiest_second}; 429s {result.rejected_429}; "
-                        f"largest gap between sends {result.largest_gap_ms:.0f} ms"
+                        f"largest gap between sends {result.largest_gap_ms:.0f} ms; "
+                        f"peak memory of a daemon {result.peak_rss_mb:.0f} MB"
                     )
                     if profile_to is not None:
                         if profile_to.exists():
@@ -361,8 +406,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"ratio {r.label}: achieved {r.per_second:.2f}/s / limit {r.rate_limit:g}/s "
                 f"= {r.per_second / r.rate_limit:.3f}"
             )
-        else:
-            print(f"ratio {r.label}: {r.per_second:.0f}/s / 1000/s = {r.per_second / 1000:.3f}")
+        elif r.ceiling is not None and r.ceiling.at_fake_per_second:
+            ceiling_rate = r.ceiling.at_fake_per_second
+            print(
+                f"ratio {r.label}: {r.per_second:.0f}/s / ceiling {ceiling_rate:.0f}/s = "
+                f"{r.per_second / ceiling_rate:.3f}"
+            )
     scan = "Index Scan on ix_habits_next_reminder_at" if index_scan else "no index scan"
     met = "MET" if index_scan else "MISSED"
     print(f"budget idle-tick plan: measured {scan}, limit index scan, {met}")
@@ -374,8 +423,20 @@ def main(argv: list[str] | None = None) -> int:
         name = f"delivery {r.label}"
         if r.rate_limit:
             print(verdict(name, 100 * r.per_second / r.rate_limit, 95, "%", at_most=False))
-        else:
-            print(verdict(name, r.per_second, 1000, "/s", at_most=False))
+            print(
+                verdict(
+                    f"busiest second {r.label}",
+                    r.busiest_second,
+                    r.rate_limit,
+                    " sends",
+                    at_most=True,
+                )
+            )
+        elif r.ceiling is not None and r.ceiling.at_fake_per_second:
+            share = 100 * r.per_second / r.ceiling.at_fake_per_second
+            print(verdict(f"{name} share of ceiling", share, 50, "%", at_most=False))
+        if r.peak_rss_mb and not r.rate_limit:
+            print(verdict(f"memory {r.label}", r.peak_rss_mb, 150, " MB", at_most=True))
         once = "MET" if r.exactly_once else "MISSED"
         print(
             f"budget exactly-once {r.label}: measured {r.sent} sent, {r.unique} distinct, "

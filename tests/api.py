@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 from habitctl.api import create_app
 from habitctl.config import ApiSettings, Settings
 from tests.cli import Cli
-from tests.pg import role_url
+from tests.conftest import fresh_postgres_database
+from tests.pg import PostgresCluster, role_url
 
 
 @contextmanager
@@ -29,6 +30,17 @@ def api_client(
     # raise_server_exceptions=False: a bug must show as the 500 a client would get.
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield client
+
+
+def login_role_database(cluster: PostgresCluster | None) -> tuple[str, str]:
+    """A fresh database and a role of its own that may read every table: (its URL, the role).
+    The tests that cut a server's connections use it, so no other test's role is touched."""
+    database = fresh_postgres_database(cluster).rsplit("/", 1)[1]
+    assert cluster is not None
+    role = f"api_{database}"
+    cluster.execute(f"CREATE ROLE {role} LOGIN")
+    cluster.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}", database)
+    return cluster.url(database, user=role), role
 
 
 def add_public(cli: Cli, action: str, *options: str) -> dict[str, Any]:

@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 from habitctl.core.public import HabitPublic, encode_cursor
-from tests.api import add_public, api_client, crawl
+from tests.api import add_public, api_client, crawl, login_role_database
 from tests.cli import Cli
-from tests.conftest import fresh_postgres_database
 from tests.pg import PostgresCluster, free_port
 
 ORIGIN = "https://habits.example.org"
@@ -233,13 +232,9 @@ def test_an_unreachable_database_is_503_everywhere(tmp_path: Path, where: str) -
 def test_the_endpoint_recovers_when_the_database_comes_back(
     pg_cluster: PostgresCluster | None,
 ) -> None:
-    url = fresh_postgres_database(pg_cluster)
+    url, role = login_role_database(pg_cluster)
     assert pg_cluster is not None
-    database = url.rsplit("/", 1)[1]
-    role = f"api_{database}"
-    pg_cluster.execute(f"CREATE ROLE {role} LOGIN")
-    pg_cluster.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}", database)
-    with api_client(pg_cluster.url(database, user=role), role=None) as client:
+    with api_client(url, role=None) as client:
         assert client.get("/public/habits").status_code == 200
         # The database goes away for this role: new logins refused, open connections cut.
         pg_cluster.execute(f"ALTER ROLE {role} NOLOGIN")

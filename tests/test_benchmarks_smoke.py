@@ -44,7 +44,17 @@ def budgets(output: str) -> list[str]:
 def test_startup_script_runs() -> None:
     out = run_script("startup.py", "--runs", "1", "--warmup", "0", "--habits", "5")
     assert "ratio startup list:" in out
-    assert len(budgets(out)) == 3
+    assert "(against floor_list.py (5 rows, SQLite))" in out
+    assert len(budgets(out)) == 5
+    assert "budget startup --help imports: measured none" in out
+
+
+def test_daemon_ceiling_script_runs() -> None:
+    out = run_script("ceiling_daemon.py", "--messages", "50", "--concurrency", "4")
+    assert "50 of 50 accepted (50 distinct chats)" in out
+    assert budgets(out) == [
+        "budget ceiling exactly-once: measured 50 accepted, 50 distinct, limit 50, MET"
+    ]
 
 
 @needs_postgres
@@ -56,6 +66,7 @@ def test_daemon_script_runs() -> None:
     )
     assert "ratio idle-tick:" in out
     assert "ratio 2 daemons no limit:" in out
+    assert "/s / ceiling " in out
     assert "budget exactly-once 2 daemons limit 50/s: measured 10 sent, 10 distinct" in out
     assert any("idle-tick plan" in line for line in budgets(out))
 

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import copy
-import csv
-import io
-import itertools
 import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
@@ -71,14 +68,15 @@ def normalised(document: dict[str, Any]) -> dict[str, Any]:
 def test_json_export_imports_into_another_account_unchanged(cli: Cli) -> None:
     populate(cli)
     exported = cli.ok("export").json()
-    assert (exported["format"], exported["version"]) == ("habitctl", 1)
+    assert (exported["format"], exported["version"]) == ("habitctl", 2)
     assert exported["user"] == {"username": "alice", "timezone": ZONE}
     assert len(exported["habits"]) == 3
+    assert len({habit["uid"] for habit in exported["habits"]}) == 3
     assert len(exported["completions"]) == 6
     bob = cli.as_user("bob").signup()
     bob.ok("profile", "--timezone", ZONE)
     result = bob.ok("import", "-", "--json", input=json.dumps(exported)).json()
-    assert (result["habits"], result["completions"]) == (3, 6)
+    assert (result["habits"]["added"], result["completions"]["added"]) == (3, 6)
     assert sorted(result["ids"]) == ["1", "2", "3"]
     assert set(result["ids"].values()) == {4, 5, 6}
     again = bob.ok("export").json()
@@ -106,22 +104,6 @@ def test_json_export_imports_into_another_database(
     other = Cli(f"sqlite:///{tmp_path / 'other.db'}", isolated_environment, "carol").signup()
     other.ok("import", str(backup))
     assert normalised(other.ok("export").json()) == normalised(json.loads(backup.read_text()))
-
-
-def test_csv_is_loops_checkmarks_one_row_per_local_day_newest_first(cli: Cli) -> None:
-    today = populate(cli)
-    rows = list(csv.reader(io.StringIO(cli.ok("export", "--format", "csv").stdout)))
-    assert rows[0] == ["Date", "tea", "meditate", "run"]
-    days = [date.fromisoformat(row[0]) for row in rows[1:]]
-    assert days[0] == today
-    assert days[-1] == today - 10 * D  # back to the oldest completion, as Loop does
-    assert all(a - b == D for a, b in itertools.pairwise(days))
-    cells = {date.fromisoformat(row[0]): row[1:] for row in rows[1:]}
-    assert cells[today] == ["0", "2", "0"]
-    assert cells[today - D] == ["2", "2", "0"]
-    # run is every 3 days, created today: periods […, today−6…today−4, today−3…today−1, …]
-    assert [cells[today - n * D][2] for n in (3, 4, 5, 6, 7)] == ["0", "2", "1", "1", "0"]
-    assert all(len(row) == 4 for row in rows)
 
 
 def test_ics_is_a_calendar_of_useful_habits_with_their_rrule_and_zone(
@@ -154,7 +136,6 @@ def test_ics_is_a_calendar_of_useful_habits_with_their_rrule_and_zone(
 def test_export_of_an_empty_account_and_unwritable_output(cli: Cli, tmp_path: Path) -> None:
     cli.signup()
     assert cli.ok("export").json()["habits"] == []
-    assert cli.ok("export", "--format", "csv").stdout == "Date\n"
     outcome = cli("export", "--output", str(tmp_path / "missing" / "dir" / "x.json"))
     assert outcome.exit_code == ExitCode.INVALID_INPUT
     assert "cannot write" in outcome.stderr
@@ -166,11 +147,27 @@ def _valid() -> dict[str, Any]:
              "linked_habit_id": None, "is_public": False}  # fmt: skip
     return {
         "format": "habitctl",
-        "version": 1,
+        "version": 2,
+        "user": {"username": "alice", "timezone": ZONE},
         "habits": [
-            {**habit, "id": 10, "action": "tea", "is_pleasant": True, "reward": None},
-            {**habit, "id": 11},
-            {**habit, "id": 12, "action": "read", "reward": None, "linked_habit_id": 10},
+            {
+                **habit,
+                "id": 10,
+                "uid": "u-10",
+                "action": "tea",
+                "is_pleasant": True,
+                "reward": None,
+            },
+            {**habit, "id": 11, "uid": "u-11"},
+            {
+                **habit,
+                "id": 12,
+                "uid": "u-12",
+                "action": "read",
+                "reward": None,
+                "linked_habit_id": 10,
+            },
+            {**habit, "id": 13, "uid": "u-13", "action": "stretch"},
         ],
         "completions": [{"habit_id": 11, "date": "2026-01-05", "source": "cli"}],
     }
@@ -192,7 +189,7 @@ CORRUPTIONS: list[tuple[str, Callable[[dict[str, Any]], Any], str]] = [
     ("bad json", lambda d: json.dumps(d, indent=2)[:60] + "\n  oops", "file"),
     ("not an object", lambda d: [d], "file"),
     ("wrong format", _set("format", "loop"), "format"),
-    ("wrong version", _set("version", 2), "version"),
+    ("wrong version", _set("version", 3), "version"),
     ("duration of 500 (R2)", _set("habits.1.duration_seconds", 500), "habits[1].duration_seconds"),
     ("periodicity of 8 (R5)", _set("habits.1.periodicity_days", 8), "habits[1].periodicity_days"),
     ("link to a missing id (R3)", _set("habits.2.linked_habit_id", 99),
@@ -203,7 +200,10 @@ CORRUPTIONS: list[tuple[str, Callable[[dict[str, Any]], Any], str]] = [
     ("pleasant with a reward (R4)", _set("habits.0.reward", "cake"), "habits[0].reward"),
     ("duplicate id", _set("habits.1.id", 10), "habits[1].id"),
     ("unknown field", _set("habits.0.colour", "red"), "habits[0].colour"),
-    ("bad time", _set("habits.1.time", "25:00"), "habits[1].time"),
+    ("bad time", _set("habits.3.time", "25:00"), "habits[3].time"),
+    ("duplicate uid", _set("habits.3.uid", "u-11"), "habits[3].uid"),
+    ("bad kind", _set("completions.0.kind", "maybe"), "completions[0].kind"),
+    ("bad zone", _set("user.timezone", "Mars/Olympus"), "user.timezone"),
     ("completion of no habit", _set("completions.0.habit_id", 7), "completions[0].habit_id"),
     ("completion in the future", _set("completions.0.date", "2999-01-01"), "completions[0].date"),
     ("habits not a list", _set("habits", {"a": 1}), "habits"),
@@ -240,7 +240,9 @@ def test_a_corrupted_import_changes_nothing_and_names_the_field(
     assert field in error["message"] or field == "file"
     assert normalised(cli.ok("export").json()) == expected
     if case == "bad json":
-        assert "line 6 column 3" in error["message"]
+        with pytest.raises(json.JSONDecodeError) as caught:
+            json.loads(bad)
+        assert f"line {caught.value.lineno} column {caught.value.colno}" in error["message"]
 
 
 @pytest.mark.parametrize(("case", "corrupt", "field"), CORRUPTIONS, ids=[c[0] for c in CORRUPTIONS])
@@ -271,13 +273,14 @@ def test_every_corruption_is_refused_before_anything_is_written(
     with transaction(session_factory) as db:
         assert db.scalar(select(func.count()).select_from(Habit)) == 1
         assert db.scalar(select(func.count()).select_from(Completion)) == 1
+        assert db.scalar(select(User.timezone)) == ZONE
 
 
 def test_the_uncorrupted_file_imports_with_links_remapped(cli: Cli) -> None:
     cli.signup()
     cli.add("walk", "--at", "07:00", "--place", "park", "--reward", "tea")
     outcome = cli.ok("import", "-", input=json.dumps(_valid()))
-    assert "Imported 3 habits and 1 completions" in outcome.stdout
+    assert "4 habits added, 1 completion added" in outcome.stdout
     habits = {h["action"]: h for h in cli.ok("list", "--json").json()}
     assert habits["read"]["linked_habit_id"] == habits["tea"]["id"] == 2
 
@@ -287,3 +290,103 @@ def test_import_of_a_missing_file_is_invalid_input(cli: Cli, tmp_path: Path) -> 
     outcome = cli("import", str(tmp_path / "nope.json"))
     assert outcome.exit_code == ExitCode.INVALID_INPUT
     assert "cannot read" in outcome.stderr
+
+
+def _counts(result: dict[str, Any]) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    habits, completions = result["habits"], result["completions"]
+    return (
+        (habits["added"], habits["changed"], habits["unchanged"]),
+        (completions["added"], completions["changed"], completions["unchanged"]),
+    )
+
+
+def test_importing_the_same_file_twice_into_its_own_account_changes_nothing(
+    cli: Cli, tmp_path: Path
+) -> None:
+    populate(cli)
+    backup = tmp_path / "alice.json"
+    cli.ok("export", "--output", str(backup))
+    before = cli.ok("list", "--json").json()
+    first = cli.ok("import", str(backup), "--json").json()
+    assert _counts(first) == ((0, 0, 3), (0, 0, 6))
+    second = cli.ok("import", str(backup), "--json").json()
+    assert _counts(second) == ((0, 0, 3), (0, 0, 6))
+    assert cli.ok("list", "--json").json() == before
+    assert "nothing to change" in cli.ok("import", str(backup)).stdout
+
+
+def test_a_second_import_into_another_account_changes_nothing(cli: Cli) -> None:
+    populate(cli)
+    exported = cli.ok("export").stdout
+    bob = cli.as_user("bob").signup()
+    assert _counts(bob.ok("import", "-", "--json", input=exported).json()) == ((3, 0, 0), (6, 0, 0))
+    listed = bob.ok("list", "--json").json()
+    assert _counts(bob.ok("import", "-", "--json", input=exported).json()) == ((0, 0, 3), (0, 0, 6))
+    assert bob.ok("list", "--json").json() == listed
+
+
+def test_a_restore_puts_back_what_was_edited_and_says_so(cli: Cli) -> None:
+    populate(cli)
+    exported = cli.ok("export").stdout
+    cli.ok("edit", "3", "--at", "09:00")
+    cli.ok("done", "3")  # not in the file: a restore adds and corrects, it never deletes
+    document = json.loads(exported)
+    document["completions"][0]["kind"] = "skipped"
+    result = cli.ok("import", "-", "--json", input=json.dumps(document)).json()
+    assert _counts(result) == ((0, 1, 2), (0, 1, 5))
+    assert cli.ok("show", "3", "--json").json()["time"] == "06:45"
+    outcome = cli.ok("import", "-", "--dry-run", input=exported)
+    assert "~ completion" in outcome.stdout
+
+
+def test_import_into_an_account_in_another_zone_keeps_the_local_times(cli: Cli) -> None:
+    populate(cli)
+    alice = {h["action"]: h for h in cli.ok("list", "--json").json()}
+    exported = cli.ok("export").stdout
+    bob = cli.as_user("bob").signup()
+    bob.ok("profile", "--timezone", "America/New_York")
+    outcome = bob.ok("import", "-", input=exported)
+    assert "America/New_York → Europe/Berlin" in outcome.stdout
+    assert bob.ok("profile", "--json").json()["timezone"] == ZONE
+    for habit in bob.ok("list", "--json").json():
+        original = alice[habit["action"]]
+        assert (habit["time"], habit["timezone"]) == (original["time"], ZONE)
+        assert habit["next_reminder_at"] == original["next_reminder_at"]
+
+
+def test_keep_timezone_leaves_the_profile_and_keeps_wall_clock_times(cli: Cli) -> None:
+    populate(cli)
+    exported = cli.ok("export").stdout
+    bob = cli.as_user("bob").signup()
+    bob.ok("profile", "--timezone", "America/New_York")
+    result = bob.ok("import", "-", "--keep-timezone", "--json", input=exported).json()
+    assert result["timezone"] == {"account": "America/New_York", "file": ZONE, "restored": False}
+    assert bob.ok("profile", "--json").json()["timezone"] == "America/New_York"
+    assert {h["time"] for h in bob.ok("list", "--json").json()} == {"08:00", "07:30", "06:45"}
+
+
+def test_dry_run_says_what_would_change_and_writes_nothing(cli: Cli) -> None:
+    populate(cli)
+    exported = cli.ok("export").stdout
+    bob = cli.as_user("bob").signup()
+    bob.ok("profile", "--timezone", "UTC")
+    outcome = bob.ok("import", "-", "--dry-run", input=exported)
+    assert "Dry run" in outcome.stdout
+    assert "3 habits added, 6 completions added" in outcome.stdout
+    assert "+ habit tea" in outcome.stdout
+    assert "UTC → Europe/Berlin" in outcome.stdout
+    assert bob.ok("list", "--json").json() == []
+    assert bob.ok("profile", "--json").json()["timezone"] == "UTC"
+    result = bob.ok("import", "-", "--dry-run", "--json", input=exported).json()
+    assert result["dry_run"] is True
+    assert _counts(result) == ((3, 0, 0), (6, 0, 0))
+    assert bob.ok("list", "--json").json() == []
+
+
+def test_skips_round_trip_through_json(cli: Cli) -> None:
+    cli.signup()
+    document = _valid()
+    document["completions"].append({"habit_id": 11, "date": "2026-01-06", "kind": "skipped"})
+    cli.ok("import", "-", input=json.dumps(document))
+    kinds = {(c["date"], c["kind"]) for c in cli.ok("export").json()["completions"]}
+    assert kinds == {("2026-01-05", "done"), ("2026-01-06", "skipped")}

@@ -1,8 +1,9 @@
 """The routes: public habits, one by id, and the health check.
 
 Route functions are plain `def`: FastAPI runs them in its threadpool, each borrowing one
-pooled connection for its one query. The body is serialised straight from the service's
-dicts; `response_model` only documents it (FastAPI passes a returned Response through).
+pooled connection for its one query (`PublicHabits`: compiled once, a raw DBAPI cursor). The
+body is serialised straight from the service's dicts; `response_model` only documents it
+(FastAPI passes a returned Response through).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from habitctl.api.schemas import (
 )
 from habitctl.core.public import MAX_ID, decode_cursor, encode_cursor
 from habitctl.errors import StorageError
-from habitctl.services.public import public_habit, public_page
+from habitctl.services.public import PublicHabits
 from habitctl.storage.engine import translate_db_errors
 
 logger = logging.getLogger("habitctl.api")
@@ -45,6 +46,7 @@ HabitIdPath = Annotated[int, Path(ge=1, le=MAX_ID, examples=[1])]
 
 def public_router(engine: Engine) -> APIRouter:
     router = APIRouter()
+    public = PublicHabits(engine)
 
     @router.get(
         "/public/habits",
@@ -54,8 +56,8 @@ def public_router(engine: Engine) -> APIRouter:
     )
     def list_public_habits(limit: Limit = 20, cursor: Cursor = None) -> Response:
         after_id = 0 if cursor is None else decode_cursor(cursor)
-        with translate_db_errors(engine), engine.connect() as conn:
-            items, more = public_page(conn, after_id=after_id, limit=limit)
+        with translate_db_errors(engine):
+            items, more = public.page(after_id=after_id, limit=limit)
         next_cursor = encode_cursor(items[-1]["id"]) if more else None
         return json_response({"items": items, "next_cursor": next_cursor})
 
@@ -66,8 +68,8 @@ def public_router(engine: Engine) -> APIRouter:
         summary="One public habit",
     )
     def get_public_habit(habit_id: HabitIdPath) -> Response:
-        with translate_db_errors(engine), engine.connect() as conn:
-            item = public_habit(conn, habit_id)
+        with translate_db_errors(engine):
+            item = public.habit(habit_id)
         return json_response(item)
 
     @router.get(

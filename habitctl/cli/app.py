@@ -22,6 +22,7 @@ from habitctl.cli import (
     serve,
     shell_completion,
     telegram,
+    transfer,
 )
 from habitctl.cli.help import HabitctlTyper
 from habitctl.cli.runtime import Runtime
@@ -91,6 +92,7 @@ accounts.register_commands(app)
 habits.register_commands(app)
 days.register_commands(app)
 progress.register_commands(app)
+transfer.register_commands(app)
 admin.register_commands(app)
 serve.register_commands(app)
 telegram.register_commands(app)

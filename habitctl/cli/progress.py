@@ -1,10 +1,7 @@
-"""today, stats, export, import — and `habitctl` alone on a terminal, which shows today."""
+"""today and stats — and `habitctl` alone on a terminal, which shows today."""
 
 from __future__ import annotations
 
-import sys
-from enum import StrEnum
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -16,12 +13,6 @@ if TYPE_CHECKING:
     from datetime import date
 
     from habitctl.core.streaks import Mark
-
-
-class ExportFormat(StrEnum):
-    json = "json"
-    csv = "csv"
-    ics = "ics"
 
 
 def _today_data(rt: Runtime) -> dict[str, Any]:
@@ -161,88 +152,9 @@ def stats(
         typer.echo('No habits yet: add one with `habitctl add "I will … at HH:MM in …"`.')
 
 
-def export(
-    ctx: typer.Context,
-    format_: Annotated[
-        ExportFormat, typer.Option("--format", "-f", help="json (backup), csv (Loop), ics.")
-    ] = ExportFormat.json,
-    output: Annotated[
-        Path | None,
-        typer.Option("--output", "-o", dir_okay=False, help="Write here instead of stdout."),
-    ] = None,
-) -> None:
-    """Export your habits and history: a JSON backup, a Loop-style CSV or a calendar."""
-    with command(ctx) as rt:
-        from habitctl.errors import InvalidInput
-        from habitctl.services import transfer
-
-        writers = {
-            ExportFormat.json: transfer.export_json,
-            ExportFormat.csv: transfer.export_csv,
-            ExportFormat.ics: transfer.export_ics,
-        }
-        with rt.transaction() as db:
-            text = writers[format_](db, rt.user(db), rt.now())
-        if output is None:
-            sys.stdout.write(text)
-            return
-        try:
-            # newline="" keeps the CRLF line ends iCalendar requires.
-            output.write_text(text, encoding="utf-8", newline="")
-        except OSError as exc:
-            raise InvalidInput(
-                f"cannot write {output}: {exc.strerror or exc}", field="output"
-            ) from None
-    print(f"Exported {format_.value} to {output}.", file=sys.stderr)
-
-
-def _read(file: Path) -> str:
-    from habitctl.errors import InvalidInput
-
-    try:
-        if str(file) == "-":
-            return sys.stdin.read()
-        return file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise InvalidInput(f"cannot read {file}: {reason or exc}", field="file") from None
-
-
-def import_(
-    ctx: typer.Context,
-    file: Annotated[
-        Path, typer.Argument(metavar="FILE", help="A JSON export (`-` reads standard input).")
-    ],
-    as_json: JsonOption = False,
-) -> None:
-    """Restore a JSON export into your account; a bad file changes nothing."""
-    with command(ctx, as_json) as rt:
-        from habitctl.services.transfer import import_document
-
-        text = _read(file)
-        with rt.transaction() as db:
-            result = import_document(db, rt.user(db), text, rt.now())
-    if as_json:
-        emit_json(
-            {
-                "habits": result.habits,
-                "completions": result.completions,
-                "ids": {str(old): new for old, new in result.ids.items()},
-            }
-        )
-        return
-    mapping = ", ".join(f"{old}→{new}" for old, new in result.ids.items())
-    typer.echo(
-        f"Imported {result.habits} habits and {result.completions} completions"
-        + (f" (ids {mapping})." if mapping else ".")
-    )
-
-
 def register_commands(app: typer.Typer) -> None:
     app.command()(today)
     app.command()(stats)
-    app.command()(export)
-    app.command("import")(import_)
 
 
 __all__ = ["register_commands", "show_today_if_logged_in"]

@@ -14,7 +14,8 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+from sqlalchemy.engine.interfaces import DBAPICursor
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
 from habitctl.errors import SchemaBehind, StorageError
@@ -134,6 +135,39 @@ def _storage_advice(bind: Engine, reason: str) -> str:
         f"cannot use the SQLite database at {where}: {reason}. Check `database_url` "
         "(habitctl config show), the file and its directory."
     )
+
+
+@contextmanager
+def pooled_cursor(engine: Engine) -> Iterator[DBAPICursor]:
+    """A DBAPI cursor on one of `engine`'s pooled connections, for a hot read path that runs SQL
+    compiled once. Driver errors come out as SQLAlchemy's (so `translate_db_errors` and the
+    callers' handlers see what they would from `Connection.execute`), and a lost connection
+    empties the pool, as SQLAlchemy's own execution does, so one request fails, not one per
+    pooled connection."""
+    dbapi_error: type[Exception] = engine.dialect.loaded_dbapi.Error
+
+    def wrapped(exc: Exception, lost: bool) -> StatementError:
+        return DBAPIError.instance(
+            None, None, exc, dbapi_error, connection_invalidated=lost, dialect=engine.dialect
+        )
+
+    try:
+        raw = engine.raw_connection()
+    except dbapi_error as exc:  # a checkout error is raised by the driver, unwrapped
+        raise wrapped(exc, lost=True) from exc
+    cursor = raw.cursor()
+    try:
+        yield cursor
+    except dbapi_error as exc:
+        lost = engine.dialect.is_disconnect(exc, raw.dbapi_connection, cursor)  # type: ignore[arg-type]
+        if lost:
+            raw.invalidate(exc)
+            engine.pool.dispose()
+        raise wrapped(exc, lost) from exc
+    finally:
+        if raw.dbapi_connection is not None:
+            cursor.close()
+        raw.close()
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime, time
 
 from sqlalchemy import (
@@ -122,6 +123,8 @@ class Habit(Base):
         # Migration 0001 makes it partial on PostgreSQL too; `postgresql_where` is not repeated
         # here because naming a dialect's option imports that dialect on every CLI start-up.
         Index("ix_habits_public_id", "id", sqlite_where=text("is_public")),
+        # Export and import find a habit again by its uid (migration 0007).
+        Index("uq_habits_user_id_uid", "user_id", "uid", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -140,6 +143,9 @@ class Habit(Base):
     next_reminder_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # A stable identity across export and import, unique per owner; None only for rows
+    # written by hand without one (an export then derives one from the id).
+    uid: Mapped[str | None] = mapped_column(String(36), default=lambda: str(uuid.uuid4()))
 
     owner: Mapped[User] = relationship(back_populates="habits")
     linked_habit: Mapped[Habit | None] = relationship(remote_side=[id])
