@@ -12,12 +12,13 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -71,6 +72,11 @@ class Settings(BaseSettings):
     daemon: DaemonSettings = DaemonSettings()
     api: ApiSettings = ApiSettings()
 
+    @field_validator("database_url")
+    @classmethod
+    def _a_database_we_store_in(cls, value: str) -> str:
+        return database_url(value)
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -81,6 +87,34 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return init_settings, env_settings, TomlConfigSettingsSource(settings_cls, cls.config_file)
+
+
+DRIVERS = {
+    "sqlite": "sqlite",
+    "postgresql": "postgresql+psycopg2",
+    "postgres": "postgresql+psycopg2",
+}
+URL_FORM = "use sqlite:////absolute/path/habitctl.db or postgresql://USER@HOST/DATABASE"
+
+
+def database_url(value: str) -> str:
+    """A URL of a database habitctl can use; `postgresql://` means psycopg2 (installed)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        raise ValueError(f"{value!r} is not a database URL: {URL_FORM}") from None
+    backend, _, driver = url.drivername.partition("+")
+    if backend not in DRIVERS:
+        raise ValueError(
+            f"habitctl keeps its data in SQLite or PostgreSQL, not {backend!r}: {URL_FORM}"
+        )
+    if not driver and DRIVERS[backend] != url.drivername:
+        url = url.set(drivername=DRIVERS[backend])
+        return url.render_as_string(hide_password=False)
+    return value
 
 
 def config_path(explicit: Path | None = None) -> Path:
@@ -106,13 +140,54 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
         return _settings_class(path)(**cli)
     except tomllib.TOMLDecodeError as exc:
         raise InvalidInput(f"config file {path} is not valid TOML: {exc}", field="config") from exc
+    except SettingsError as exc:  # a HABITCTL_* value that is not the JSON its key needs
+        key, variable = _unreadable_variable()
+        raise InvalidInput(
+            f"configuration key {key!r} from the environment variable {variable} is not "
+            "valid JSON: give a JSON list, e.g. '[\"https://example.org\"]'",
+            field=key,
+        ) from exc
     except ValidationError as exc:
         error = exc.errors()[0]
         key = ".".join(str(part) for part in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
         raise InvalidInput(
-            f"configuration key {key!r} is invalid: {error['msg']} (see habitctl.example.toml)",
+            f"configuration key {key!r} from {_source_of(key, cli, path)} is invalid: "
+            f"{message} (see habitctl.example.toml)",
             field=key,
         ) from exc
+
+
+CLI_OPTIONS = {"database_url": "--database-url"}
+
+
+def env_name(key: str) -> str:
+    return f"{ENV_PREFIX}{key.replace('.', '_').upper()}"
+
+
+def _source_of(key: str, cli: Mapping[str, Any], path: Path) -> str:
+    """Where a key's value came from, in the words a person can go and fix it with."""
+    if key in cli:
+        return f"the option {CLI_OPTIONS.get(key, key)}"
+    if env_name(key) in os.environ:
+        return f"the environment variable {env_name(key)}"
+    return f"the config file {path}"
+
+
+def _unreadable_variable() -> tuple[str, str]:
+    """The HABITCTL_* variable of a list or table key whose value is not JSON."""
+    import json
+
+    for section, model in (("api", ApiSettings), ("daemon", DaemonSettings)):
+        for name, info in model.model_fields.items():
+            variable = env_name(f"{section}.{name}")
+            if variable not in os.environ or info.annotation in (str, int, float, bool):
+                continue
+            try:
+                json.loads(os.environ[variable])
+            except ValueError:
+                return f"{section}.{name}", variable
+    return "api.cors_origins", env_name("api.cors_origins")
 
 
 def _flatten(data: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -137,7 +212,7 @@ def describe_settings(
         if key in cli_keys:
             source = "command line"
         elif key in env_keys:
-            source = f"environment {ENV_PREFIX}{key.replace('.', '_').upper()}"
+            source = f"environment {env_name(key)}"
         elif key in file_keys:
             source = f"file {path}"
         else:

@@ -53,8 +53,8 @@ class Cli:
         )
         return Outcome(result.exit_code, result.stdout, result.stderr)
 
-    def ok(self, *args: str, input: str | None = None) -> Outcome:
-        outcome = self(*args, input=input)
+    def ok(self, *args: str, input: str | None = None, **env: str) -> Outcome:
+        outcome = self(*args, input=input, **env)
         assert outcome.exit_code == 0, outcome
         return outcome
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from habitctl.cli.exitcodes import ExitCode
@@ -91,3 +92,23 @@ def test_db_current_and_upgrade(cli: Cli) -> None:
     current = cli.ok("db", "current", "--json").json()
     assert current["up_to_date"] is True
     assert "already at revision" in cli.ok("db", "upgrade").stdout
+
+
+def test_the_example_config_copied_into_place_keeps_the_default_database(
+    cli: Cli, isolated_environment: Path
+) -> None:
+    example = Path(__file__).resolve().parent.parent / "habitctl.example.toml"
+    target = isolated_environment / "config" / "habitctl.toml"
+    target.parent.mkdir(parents=True)
+    target.write_text(example.read_text(encoding="utf-8"), encoding="utf-8")
+    env = {"HABITCTL_STATE_DIR": str(isolated_environment / "state")}
+    shown = run_habitctl("config", "show", "--json", env=env)
+    assert shown.returncode == 0, shown.stderr
+    values = json.loads(shown.stdout)["values"]
+    assert values["database_url"]["value"] == f"sqlite:///{isolated_environment}/data/habitctl.db"
+    text = example.read_text(encoding="utf-8")
+    for key in values:  # every key is documented, with its variable
+        assert key.split(".")[-1] in text, key
+        assert "HABITCTL_" + key.replace(".", "_").upper() in text, key
+    for line in text.splitlines():
+        assert "sqlite:///" not in line or "sqlite:////" in line or "four slashes" in line, line

@@ -39,7 +39,7 @@ def test_an_sqlite_schema_behind_is_migrated_automatically(cli: Cli, engine: Eng
 
 
 def test_shell_completion_script_is_printed(isolated_environment: Path) -> None:
-    result = run_habitctl("--show-completion", "bash", env={"SHELL": "/bin/bash"})
+    result = run_habitctl("completion", "bash", env={"SHELL": "/bin/bash"})
     assert result.returncode == 0, result.stderr
     assert "_habitctl_completion" in result.stdout
     assert "complete " in result.stdout

@@ -23,6 +23,7 @@ from habitctl.services.transfer import import_document
 from habitctl.storage.engine import transaction
 from habitctl.storage.models import Completion, Habit, User
 from tests.cli import Cli
+from tests.users import backdate
 
 ZONE = "Europe/Berlin"
 D = timedelta(days=1)
@@ -40,6 +41,10 @@ def populate(cli: Cli) -> date:
     cli.add("meditate", "--at", "07:30", "--place", "the bedroom", "--linked", str(tea["id"]),
             "--public", "--duration", "90")  # fmt: skip
     cli.add("run", "--at", "06:45", "--place", "park", "--every", "3", "--reward", "cake")
+    # Old enough for their history (a day is recorded from its habit's creation on); run by
+    # whole periods of 3 days, so its period boundaries stay where they were.
+    for habit, days_old in ((1, 1), (2, 10), (3, 6)):
+        backdate(cli, habit, days_old)
     today = local_today()
     for habit, days_ago in ((2, 0), (2, 1), (2, 2), (2, 10), (3, 4), (1, 1)):
         cli.ok("done", str(habit), "--date", (today - days_ago * D).isoformat())

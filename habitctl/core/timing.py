@@ -78,3 +78,16 @@ def first_occurrence_from(
         day += timedelta(days=periodicity_days)
         candidate = local_instant(day, at, zone)
     return candidate
+
+
+def upcoming_occurrence(
+    at: time, zone: ZoneInfo, periodicity_days: int, scheduled: datetime, now: datetime
+) -> datetime:
+    """The first occurrence of the series through `scheduled` that is still to come at `now`.
+
+    `scheduled` is what the daemon stored; with no daemon running it falls behind, and a
+    person shown it would read a reminder in the past. The series keeps its phase.
+    """
+    if scheduled >= now:
+        return scheduled
+    return first_occurrence_from(at, zone, periodicity_days, scheduled, now)

@@ -34,15 +34,37 @@ def _sqlite_path(url: str) -> Path | None:
     database = parsed.database
     if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
         return None
+    if parsed.query.get("uri") == "true":  # SQLite's own file: URI; SQLite opens it as given
+        return None
     return Path(database)
 
 
 def _prepare_sqlite_file(path: Path) -> None:
-    """Create the file owner-only before SQLite does: the embedded default is single-trust."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
-        os.close(fd)
+    """Create the file owner-only before SQLite does: the embedded default is single-trust.
+
+    habitctl makes its own data directory on first use, never a directory someone named: a
+    typo in `database_url` must not leave a new empty database somewhere unexpected.
+    """
+    from habitctl import paths
+
+    directory = path.parent
+    try:
+        if directory.resolve() == paths.data_dir().resolve():
+            directory.mkdir(parents=True, exist_ok=True)
+        elif not directory.is_dir():
+            raise StorageError(
+                f"the directory {directory} of the SQLite database does not exist: create it, "
+                "or set `database_url` to a file in an existing directory"
+            )
+        if not path.exists():
+            fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+            os.close(fd)
+    except OSError as exc:
+        raise StorageError(
+            f"cannot create the SQLite database {path}: {exc.strerror or exc} "
+            f"({exc.filename or directory}). Choose a writable place with HABITCTL_DATA_DIR "
+            "or `database_url`"
+        ) from None
 
 
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -88,10 +110,31 @@ def translate_db_errors(factory: sessionmaker[Session] | Engine) -> Iterator[Non
     except OperationalError as exc:
         bind = factory if isinstance(factory, Engine) else factory.kw["bind"]
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        raise StorageError(
-            f"cannot use the database at {safe_url(str(bind.url))}: {reason}. "
+        raise StorageError(_storage_advice(bind, reason)) from exc
+
+
+def _storage_advice(bind: Engine, reason: str) -> str:
+    where = safe_url(str(bind.url))
+    if bind.dialect.name != "sqlite":
+        return (
+            f"cannot use the database at {where}: {reason}. "
             "Check `database_url` (habitctl config show) and that the server is running."
-        ) from exc
+        )
+    if "readonly" in reason or "read-only" in reason:
+        return (
+            f"cannot write the SQLite database at {where}: it is read-only. Check the "
+            "permissions of the file and its directory (or the mount), or use another "
+            "`database_url`."
+        )
+    if "locked" in reason:
+        return (
+            f"the SQLite database at {where} is locked by another program ({reason}): "
+            "try again in a moment."
+        )
+    return (
+        f"cannot use the SQLite database at {where}: {reason}. Check `database_url` "
+        "(habitctl config show), the file and its directory."
+    )
 
 
 @contextmanager
