@@ -4,7 +4,7 @@ and bad input that must fail with one line naming the field and change nothing."
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,7 +12,7 @@ import pytest
 
 from habitctl.cli.exitcodes import ExitCode
 from tests.cli import Cli
-from tests.users import logged_in
+from tests.users import backdate, logged_in
 
 WHEN = ("--at", "07:30", "--place", "kitchen")
 EXPECTED_FORM = "I will [ACTION] at [HH:MM] in [PLACE]"
@@ -113,7 +113,11 @@ def test_add_reads_the_books_sentence_in_english(alice: Cli) -> None:
 
 def test_add_reads_the_books_sentence_in_russian(alice: Cli) -> None:
     habit = alice.add("Я буду медитировать в 07:30 в спальне", "--pleasant")
-    assert (habit["action"], habit["time"], habit["place"]) == ("медитировать", "07:30", "спальне")
+    assert (habit["action"], habit["time"], habit["place"]) == (
+        "медитировать",
+        "07:30",
+        "в спальне",
+    )
 
 
 def test_explicit_options_win_over_the_sentence(alice: Cli) -> None:
@@ -247,12 +251,14 @@ def test_done_is_recorded_once_per_local_day(alice: Cli) -> None:
     alice.ok("profile", "--timezone", "Pacific/Kiritimati")  # UTC+14: its day is not UTC's
     today = datetime.now(ZoneInfo("Pacific/Kiritimati")).date()
     first = alice.ok("done", habit, "--json").json()
-    assert first == {"habit_id": int(habit), "date": today.isoformat(), "new": True}
+    done = {"habit_id": int(habit), "date": today.isoformat(), "kind": "done"}
+    assert first == {**done, "new": True}
     again = alice.ok("done", habit, "--json").json()
-    assert again == {"habit_id": int(habit), "date": today.isoformat(), "new": False}
+    assert again == {**done, "new": False}
     assert "already done" in alice.ok("done", habit).stdout
+    backdate(alice, int(habit), (today - date(2024, 2, 28)).days)  # a habit since 2024
     past = alice.ok("done", habit, "--date", "2024-02-29", "--json").json()
-    assert past == {"habit_id": int(habit), "date": "2024-02-29", "new": True}
+    assert past == {**done, "date": "2024-02-29", "new": True}
 
 
 def test_done_refuses_a_bad_or_future_date(alice: Cli) -> None:
@@ -286,7 +292,7 @@ def test_each_exit_code(alice: Cli) -> None:
     tea = alice.add("drink tea", *WHEN, "--pleasant")["id"]
     alice.add("stretch", *WHEN, "--linked", str(tea))
     assert alice("list").exit_code == ExitCode.OK
-    assert alice("add", "x", "--every", "often").exit_code == ExitCode.USAGE
+    assert alice("add", "x", "--every", "often").exit_code == ExitCode.INVALID_INPUT
     assert alice("no-such-command").exit_code == ExitCode.USAGE
     assert alice("add", "x", "--at", "8am", "--place", "y").exit_code == ExitCode.INVALID_INPUT
     assert alice("list", HABITCTL_TOKEN="forged").exit_code == ExitCode.AUTHENTICATION
@@ -307,7 +313,7 @@ BAD_INPUT = [
     (("add", "", "--at", "07:00", "--place", "p", "--reward", "r"), "action"),
     (("add", "   ", "--at", "07:00", "--place", "p", "--reward", "r"), "action"),
     (("add", LONG, "--at", "07:00", "--place", "p", "--reward", "r"), "action"),
-    (("add", "I will " + LONG, "--pleasant"), "action"),
+    (("add", "I will " + LONG, "--pleasant"), "time"),  # the part the sentence lacks
     (("add", "stretch", "--at", "07:00", "--place", "", "--reward", "r"), "place"),
     (("add", "stretch", "--at", "07:00", "--place", LONG, "--reward", "r"), "place"),
     (("add", "stretch", "--at", "07:00", "--place", "p", "--reward", ""), "reward"),

@@ -26,8 +26,9 @@ from habitctl.core.schemas import HabitCreate
 from habitctl.services import accounts, progress
 from habitctl.services.habits import create_habit, mark_done
 from habitctl.storage.engine import transaction
-from habitctl.storage.models import User
+from habitctl.storage.models import Completion, User
 from tests.cli import PASSWORD, Cli
+from tests.users import backdate
 
 ANSI = re.compile(r"\x1b\[")
 D = timedelta(days=1)
@@ -135,7 +136,8 @@ def test_an_open_period_on_its_last_day_is_listed_to_keep_the_streak(
             db, user, HabitCreate(action="swim", place="pool", time=time(9, 0),
                                   periodicity_days=3, reward="sauna"), created,
         )  # fmt: skip
-        mark_done(db, user, habit.id, date(2026, 12, 28), created)  # the period before
+        # The period before its creation, as an import of older history leaves it.
+        db.add(Completion(habit_id=habit.id, local_date=date(2026, 12, 28), created_at=created))
         user_id = user.id
     # Periods: 27–29 Dec (done), 30 Dec–1 Jan (open); reminders on 30 Dec, 2 Jan, …
     assert "swim" not in _today(session_factory, user_id, datetime(2026, 12, 31, tzinfo=UTC))[1]
@@ -236,10 +238,12 @@ def test_stats_counts_streaks_in_occurrences(cli: Cli) -> None:
     signup_in(cli, "Pacific/Kiritimati")
     cli.add("walk", "--at", "07:00", "--place", "park", "--reward", "tea")
     cli.add("swim", "--at", "07:00", "--place", "pool", "--reward", "sauna", "--every", "3")
+    backdate(cli, 1, 4)  # tracked from today−4
+    backdate(cli, 2, 12)  # four whole periods earlier: the same period boundaries
     today = local_today("Pacific/Kiritimati")
     for n in (0, 1, 2, 4):
         cli.ok("done", "1", "--date", (today - n * D).isoformat())
-    for n in (3, 6, 12):  # periods −1, −2 and −4 of a habit created today
+    for n in (3, 6, 12):  # periods −1, −2 and −4 counted back from today's
         cli.ok("done", "2", "--date", (today - n * D).isoformat())
     data = cli.ok("stats", "--days", "7", "--json").json()
     walk, swim = data["habits"]
@@ -258,6 +262,7 @@ def test_stats_counts_streaks_in_occurrences(cli: Cli) -> None:
 def test_stats_overview_has_a_sparkline_per_habit(cli: Cli) -> None:
     cli.signup()
     cli.add("walk", "--at", "07:00", "--place", "park", "--reward", "tea")
+    backdate(cli, 1, 20)
     today = local_today("UTC")
     for n in range(21):
         if n % 7 != 3:  # one day off in every run of seven
@@ -272,6 +277,7 @@ def test_stats_overview_has_a_sparkline_per_habit(cli: Cli) -> None:
 def test_stats_of_a_habit_draws_a_year_heatmap_in_80_columns(cli: Cli) -> None:
     cli.signup()
     cli.add("walk", "--at", "07:00", "--place", "park", "--reward", "tea")
+    backdate(cli, 1, 364)
     today = local_today("UTC")
     for n in (0, 3, 100, 300, 364):
         cli.ok("done", "1", "--date", (today - n * D).isoformat())
@@ -322,7 +328,8 @@ def _report(today: date) -> tuple[dict, dict, list]:
     habit = {"id": 7, "action": "a rather long action to see the header wrap " * 2,
              "periodicity_days": 2, "current_streak": numbers.current,
              "longest_streak": numbers.longest, "completion_rate": numbers.rate,
-             "days_until_break": numbers.days_until_break}  # fmt: skip
+             "days_until_break": numbers.days_until_break,
+             "rate_since": (today - 29 * D).isoformat()}  # fmt: skip
     data = {"date": today.isoformat(), "timezone": "Europe/Berlin", "days": 30, "habits": [habit]}
     return data, marks, weeks
 

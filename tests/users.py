@@ -11,15 +11,16 @@ real are tested in `test_accounts.py`.
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 
+from sqlalchemy import Executable, text, update
 from sqlalchemy.orm import Session as DbSession
 
 from habitctl.core.passwords import new_verifier
 from habitctl.services.accounts import SESSION_LIFETIME, token_digest
 from habitctl.storage.engine import make_engine
-from habitctl.storage.models import Session, User, UserContact, UserCredentials
+from habitctl.storage.models import Habit, Session, User, UserContact, UserCredentials
 from tests.cli import PASSWORD, Cli
 
 
@@ -52,3 +53,20 @@ def logged_in(cli: Cli, timezone: str = "UTC") -> Cli:
         engine.dispose()
     cli.env["HABITCTL_TOKEN"] = token
     return cli
+
+
+def write_raw(cli: Cli, statement: str | Executable, **params: object) -> None:
+    """Change stored rows behind the CLI's back, as the database's owner (or superuser)
+    would with `psql`, or anyone with the SQLite file: for data the CLI would refuse."""
+    engine = make_engine(cli.database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(statement) if isinstance(statement, str) else statement, params)
+    finally:
+        engine.dispose()
+
+
+def backdate(cli: Cli, habit_id: int, days: int) -> None:
+    """Make a habit `days` days older, so its history may reach that far back."""
+    created = datetime.now(UTC) - timedelta(days=days)
+    write_raw(cli, update(Habit).where(Habit.id == habit_id).values(created_at=created))

@@ -6,12 +6,11 @@ from typing import Annotated
 
 import typer
 
+from habitctl.cli.help import HabitctlTyper
 from habitctl.cli.runtime import command, emit_json, runtime
 
-db_app = typer.Typer(
-    help="Database schema: migrate and inspect.", no_args_is_help=True, rich_markup_mode=None
-)
-config_app = typer.Typer(help="Configuration.", no_args_is_help=True, rich_markup_mode=None)
+db_app = HabitctlTyper(help="Database schema: migrate and inspect.", no_args_is_help=True)
+config_app = HabitctlTyper(help="Configuration.", no_args_is_help=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
@@ -132,7 +131,7 @@ def config_show(ctx: typer.Context, as_json: JsonOption = False) -> None:
         table.add_column(column, overflow="fold")
     for key, value, source in rows:
         table.add_row(key, str(value), source)
-    console.print(table)
+    console().print(table)
 
 
 def register_commands(app: typer.Typer) -> None:

@@ -13,17 +13,32 @@ from typing import Annotated
 import typer
 
 from habitctl import __version__
-from habitctl.cli import accounts, admin, habits, progress, serve, telegram
+from habitctl.cli import (
+    accounts,
+    admin,
+    days,
+    habits,
+    progress,
+    serve,
+    shell_completion,
+    telegram,
+)
+from habitctl.cli.help import HabitctlTyper
 from habitctl.cli.runtime import Runtime
 
-app = typer.Typer(
+# Plain Click help (HabitctlTyper sets rich_markup_mode=None): Rich-formatted help imports
+# ~90 ms of modules (markdown among them) on every `--help`, which is budgeted at 1.3x of
+# `import typer` (SPEC §11).
+app = HabitctlTyper(
     name="habitctl",
     help="Build habits the Atomic Habits way: I will [ACTION] at [TIME] in [PLACE].",
+    epilog=(
+        'Start with `habitctl register`, then `habitctl add "I will meditate at 07:30 in the '
+        'bedroom" --reward tea`. Every data command takes --json; `habitctl COMMAND --help` '
+        "shows examples."
+    ),
     no_args_is_help=False,
     pretty_exceptions_enable=False,
-    # Plain Click help: Rich-formatted help imports ~90 ms of modules (markdown among them)
-    # on every `--help`, which is budgeted at 1.3x of `import typer` (SPEC §11).
-    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -40,11 +55,18 @@ def main_options(
     config: Annotated[
         Path | None,
         typer.Option(
-            "--config", envvar="HABITCTL_CONFIG", help="Config file (TOML).", dir_okay=False
+            "--config",
+            metavar="PATH",
+            envvar="HABITCTL_CONFIG",
+            help="Config file (TOML).",
+            dir_okay=False,
         ),
     ] = None,
     database_url: Annotated[
-        str | None, typer.Option("--database-url", help="Overrides database_url.")
+        str | None,
+        typer.Option(
+            "--database-url", metavar="URL", help="sqlite:///PATH or postgresql://… for this run."
+        ),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
     version: Annotated[
@@ -67,10 +89,12 @@ def _stdout_is_terminal() -> bool:
 
 accounts.register_commands(app)
 habits.register_commands(app)
-admin.register_commands(app)
+days.register_commands(app)
 progress.register_commands(app)
+admin.register_commands(app)
 serve.register_commands(app)
 telegram.register_commands(app)
+shell_completion.register_commands(app)
 
 
 def main() -> None:

@@ -16,6 +16,19 @@ class ExitCode(IntEnum):
     STORAGE = 7
 
 
+# What each code means, as `habitctl --help` lists them.
+MEANINGS = {
+    ExitCode.OK: "ok",
+    ExitCode.UNEXPECTED: "unexpected error (run again with --debug for the traceback)",
+    ExitCode.USAGE: "usage: an unknown option, a missing argument",
+    ExitCode.INVALID_INPUT: "invalid input: a value breaks a rule (the field is named)",
+    ExitCode.AUTHENTICATION: "authentication required or failed",
+    ExitCode.NOT_FOUND: "not found (also somebody else's private habit)",
+    ExitCode.CONFLICT: "conflict: the change collides with existing data (R8)",
+    ExitCode.STORAGE: "storage unavailable or schema behind",
+}
+
+
 def exit_code_for(error: Exception) -> ExitCode:
     """The exit code of a domain error (imported lazily: the errors module is light)."""
     from habitctl import errors

@@ -9,14 +9,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from habitctl.cli.options import JsonOption
 from habitctl.cli.runtime import Runtime, command, emit_json, parse_id
 
 if TYPE_CHECKING:
     from datetime import date
 
     from habitctl.core.streaks import Mark
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 class ExportFormat(StrEnum):
@@ -42,11 +41,18 @@ def _print_today(data: dict[str, Any]) -> None:
     from habitctl.cli.output import console
     from habitctl.cli.progress_view import today_table
 
-    console.print(today_table(data))
+    console().print(today_table(data))
 
 
 def today(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """What is due today in your local day: done, due or missed, in time order."""
+    """What is due today in your local day: done, due, missed or skipped, in time order.
+
+    Example:
+
+    \b
+        habitctl today
+        habitctl today --json | jq '.habits[] | select(.status == "due") | .id'
+    """
     with command(ctx, as_json) as rt:
         data = _today_data(rt)
     if as_json:
@@ -75,7 +81,10 @@ def show_today_if_logged_in(ctx: typer.Context) -> bool:
 def _stats_data(
     rt: Runtime, habit_id: int | None, days: int
 ) -> tuple[dict[str, Any], dict[date, Mark], list[list[date]]]:
+    from datetime import timedelta
+
     from habitctl.core import streaks, timing
+    from habitctl.core.streaks import Mark
     from habitctl.core.zones import zone
     from habitctl.services import progress as service
 
@@ -84,17 +93,22 @@ def _stats_data(
         now = rt.now()
         items = service.progress(db, user, now, days, habit_id)
     today_ = timing.local_date(now, zone(user.timezone))
+    # The heatmap shows the window asked for (--days), in whole weeks, at most a year's 53.
+    wanted = min(service.HEATMAP_WEEKS, (today_.weekday() + days - 1) // 7 + 1)
     weeks = streaks.calendar_weeks(
-        today_, service.HEATMAP_WEEKS if habit_id else service.SPARKLINE_WEEKS
+        today_, wanted if habit_id else min(service.SPARKLINE_WEEKS, wanted)
     )
+    first_shown = today_ - timedelta(days=days - 1)
     all_days = [day for week in weeks for day in week]
     habits, marks = [], {}
     for item in items:
-        marks = streaks.day_marks(item.periods, item.done, today_, all_days)
+        marks = streaks.day_marks(item.periods, item.done, today_, all_days, item.skipped)
+        marks = {day: (mark if day >= first_shown else Mark.NONE) for day, mark in marks.items()}
         entry = service.progress_json(item, today_, days)
         entry["weekly"] = streaks.weekly_share(marks, weeks[-service.SPARKLINE_WEEKS :])
         if habit_id is not None:
-            entry["done_dates"] = sorted(d.isoformat() for d in item.done if d >= all_days[0])
+            entry["done_dates"] = sorted(d.isoformat() for d in item.done if d >= first_shown)
+            entry["skipped_dates"] = sorted(d.isoformat() for d in item.skipped if d >= first_shown)
         habits.append(entry)
     data = {"date": today_.isoformat(), "timezone": user.timezone, "days": days, "habits": habits}
     return data, marks, weeks
@@ -103,14 +117,32 @@ def _stats_data(
 def stats(
     ctx: typer.Context,
     habit_id: Annotated[
-        str | None, typer.Argument(metavar="[ID]", help="One habit, with its year heatmap.")
+        str | None,
+        typer.Argument(metavar="[ID]", help="One habit, with its calendar heatmap."),
     ] = None,
     days: Annotated[
-        int, typer.Option("--days", min=1, max=3660, help="Window of the completion rate.")
-    ] = 30,
+        int,
+        typer.Option(
+            "--days",
+            metavar="N",
+            min=1,
+            max=3660,
+            help="The last N days: the heatmap, and the window of the rate.",
+        ),
+    ] = 365,
     as_json: JsonOption = False,
 ) -> None:
-    """Streaks (in occurrences), completion rate, and a heatmap of the last year."""
+    """Streaks (in occurrences), completion rate since each habit began, and a heatmap.
+
+    Skipped days (`habitctl skip`) neither break nor extend a streak and leave the rate
+    alone.
+
+    Example:
+
+    \b
+        habitctl stats
+        habitctl stats 2 --days 90
+    """
     with command(ctx, as_json) as rt:
         number = parse_id(habit_id) if habit_id is not None else None
         data, marks, weeks = _stats_data(rt, number, days)
@@ -122,9 +154,9 @@ def stats(
     from habitctl.cli.progress_view import habit_report, stats_table
 
     if number is not None:
-        console.print(habit_report(data, marks, weeks))
+        console().print(habit_report(data, marks, weeks))
     elif data["habits"]:
-        console.print(stats_table(data))
+        console().print(stats_table(data))
     else:
         typer.echo('No habits yet: add one with `habitctl add "I will … at HH:MM in …"`.')
 

@@ -15,12 +15,15 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from habitctl.cli.output import shown
+from habitctl.core.sentence import place_phrase
 from habitctl.core.streaks import Mark
 
 CELLS: dict[Mark, tuple[str, str]] = {
     # Colours only, no bold or dim: under NO_COLOR the map is then free of escape codes.
     Mark.DONE: ("█", "green"),
     Mark.COVERED: ("▒", "green"),
+    Mark.SKIPPED: ("–", "blue"),
     Mark.OPEN: ("○", "yellow"),
     Mark.MISSED: ("·", "bright_black"),
     Mark.NONE: (" ", ""),
@@ -29,6 +32,7 @@ STATUS = {
     "done": ("✓ done", "green"),
     "due": ("○ due", "yellow"),
     "missed": ("✗ missed", "red"),
+    "skipped": ("– skipped", "blue"),
 }
 SPARKS = "▁▂▃▄▅▆▇█"
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -40,6 +44,16 @@ def every(days: int) -> str:
 
 def percent(rate: float | None) -> str:
     return "—" if rate is None else f"{round(rate * 100)}%"
+
+
+def rate_window(habit: dict[str, Any], today: date, days: int) -> str:
+    """Over what the rate was counted: a young habit is not "100% over the last 30 days"."""
+    since = date.fromisoformat(habit["rate_since"])
+    if since == today:
+        return "since today"
+    if since > today - timedelta(days=days - 1):
+        return f"since {since:%a %d %b}"
+    return f"over the last {days} days"
 
 
 def keep_by(today: date, days_until_break: int | None) -> str:
@@ -64,46 +78,46 @@ def sparkline(shares: list[float | None]) -> Text:
     return text
 
 
-def today_table(data: dict[str, Any]) -> Table | Text:
+def today_table(data: dict[str, Any]) -> Group | Text:
     day = date.fromisoformat(data["date"])
     habits = data["habits"]
     title = f"Today, {day:%a %d %b %Y} ({data['timezone']})"
     if not habits:
         return Text(f"{title}: nothing due. Well done, or add a habit with `habitctl add`.")
     done = sum(1 for h in habits if h["status"] == "done")
-    table = Table(
-        title=f"{title} — {done} of {len(habits)} done",
-        title_justify="left",
-        box=None,
-        padding=(0, 2, 0, 0),
-    )
+    # The title on a line of its own: as a table title it would wrap to the table's width.
+    heading = Text(f"{title} — {done} of {len(habits)} done")
+    table = Table(box=None, padding=(0, 2, 0, 0))
     table.add_column("at", no_wrap=True)
     table.add_column("", no_wrap=True)
-    table.add_column("id", justify="right")
-    table.add_column("I will…", overflow="fold")
-    table.add_column("then", overflow="fold")
+    table.add_column("id", justify="right", no_wrap=True)
+    table.add_column("I will…", ratio=3, min_width=12)
+    table.add_column("then", ratio=2, min_width=10)
     for habit in habits:
         label, style = STATUS[habit["status"]]
         then = habit["then"] or ("pleasant" if habit["is_pleasant"] else "")
-        if habit["status"] != "done" and habit["days_until_break"] == 0:
+        if habit["status"] not in ("done", "skipped") and habit["days_until_break"] == 0:
             then = f"{then} (last day for the streak)".strip()
         table.add_row(
             habit["time"],
             Text(label, style=style),
             f"#{habit['id']}",
-            f"{habit['action']} in {habit['place']}",
-            then,
+            shown(f"{habit['action']} {place_phrase(habit['action'], habit['place'])}"),
+            shown(then),
         )
-    return table
+    return Group(heading, table)
 
 
 def stats_table(data: dict[str, Any]) -> Table:
     today = date.fromisoformat(data["date"])
     weeks = len(data["habits"][0]["weekly"])
     table = Table(
-        title=f"Progress over the last {data['days']} days ({data['timezone']})",
+        title=f"Progress ({data['timezone']})",
         title_justify="left",
-        caption=f"streak and best count occurrences; weeks: the last {weeks}, oldest first",
+        caption=(
+            "streak and best count occurrences; rate: since each habit began, within the "
+            f"last {data['days']} days; weeks: the last {weeks}, oldest first"
+        ),
         caption_justify="left",
         box=box.SIMPLE_HEAD,
         padding=(0, 1),
@@ -119,7 +133,7 @@ def stats_table(data: dict[str, Any]) -> Table:
     for habit in data["habits"]:
         table.add_row(
             str(habit["id"]),
-            habit["action"],
+            shown(habit["action"]),
             "day" if habit["periodicity_days"] == 1 else f"{habit['periodicity_days']} days",
             str(habit["current_streak"]),
             str(habit["longest_streak"]),
@@ -162,6 +176,7 @@ def heatmap(marks: dict[date, Mark], weeks: list[list[date]]) -> Text:
 LEGEND = (
     (Mark.DONE, "done"),
     (Mark.COVERED, "kept by its period"),
+    (Mark.SKIPPED, "skipped"),
     (Mark.OPEN, "still to do"),
     (Mark.MISSED, "missed"),
 )
@@ -171,11 +186,12 @@ def habit_report(data: dict[str, Any], marks: dict[date, Mark], weeks: list[list
     today = date.fromisoformat(data["date"])
     habit = data["habits"][0]
     head = Text()
-    head.append(f"#{habit['id']} {habit['action']}", style="cyan")
+    head.append(f"#{habit['id']} ", style="cyan")
+    head.append(shown(habit["action"]))
     head.append(f" — {every(habit['periodicity_days'])} ({data['timezone']})\n")
     head.append(
         f"streak {habit['current_streak']} · best {habit['longest_streak']} · "
-        f"{percent(habit['completion_rate'])} over the last {data['days']} days · "
+        f"{percent(habit['completion_rate'])} {rate_window(habit, today, data['days'])} · "
         f"keep by {keep_by(today, habit['days_until_break'])}"
     )
     return Group(head, Text(""), heatmap(marks, weeks))

@@ -105,8 +105,11 @@ class UsageProblem(Exception):
 
 def fail(error: Exception, *, as_json: bool) -> typer.Exit:
     """Print a domain error the way the user asked for and return the exit to raise."""
+    from habitctl.core.text import printable
+
     code = ExitCode.USAGE if isinstance(error, UsageProblem) else exit_code_for(error)
-    message = getattr(error, "message", None) or str(error)
+    # Messages may quote what was typed or stored: never let that drive the terminal.
+    message = printable(getattr(error, "message", None) or str(error))
     if as_json:
         payload = {
             "error": {

@@ -6,11 +6,10 @@ from typing import Annotated
 
 import typer
 
+from habitctl.cli.help import HabitctlTyper
 from habitctl.cli.runtime import command, emit_json
 
-telegram_app = typer.Typer(
-    help="Link Telegram to receive reminders.", no_args_is_help=True, rich_markup_mode=None
-)
+telegram_app = HabitctlTyper(help="Link Telegram to receive reminders.", no_args_is_help=True)
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 

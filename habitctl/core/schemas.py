@@ -20,7 +20,9 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
+from habitctl.core.text import describe, first_control
 from habitctl.errors import InvalidInput
 
 M = TypeVar("M", bound=BaseModel)
@@ -38,7 +40,26 @@ def parse_hhmm(value: Any) -> time:
     return time(int(match.group(1)), int(match.group(2)))
 
 
-Text255 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+def refuse_controls(value: Any) -> Any:
+    """Text a person typed is shown back as text: no control character gets in (SPEC §6).
+
+    Checked before whitespace is stripped, so a trailing newline is refused like any other.
+    """
+    char = first_control(value) if isinstance(value, str) else None
+    if char is not None:
+        raise PydanticCustomError(
+            "control_character",
+            "contains the control character {char}",
+            {"char": describe(char)},
+        )
+    return value
+
+
+Text255 = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
+    BeforeValidator(refuse_controls),
+]
 LocalTime = Annotated[time, BeforeValidator(parse_hhmm)]
 Periodicity = Annotated[int, Field(ge=1, le=7, strict=False)]
 Duration = Annotated[int, Field(ge=1, le=120, strict=False)]
@@ -158,7 +179,12 @@ def invalid_input(exc: ValidationError) -> InvalidInput:
     if isinstance(original, InvalidInput):
         return original
     message = FIELD_MESSAGES.get(field or "", error["msg"])
-    if error["type"] == "extra_forbidden":
+    if error["type"] == "control_character":
+        message = (
+            f"{field} {error['msg']}: control characters (tabs, new lines, escape "
+            "sequences) cannot be part of a habit; write it as plain text"
+        )
+    elif error["type"] == "extra_forbidden":
         message = f"unknown field {field!r}"
     return InvalidInput(message, field=field)
 

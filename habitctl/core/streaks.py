@@ -12,7 +12,8 @@ A period is *done* when at least one completion falls on one of its days; a habi
 
 * current streak — the number of consecutive done periods ending at the current period, or
   at the previous one while the current period is still open (today is not over, so not
-  having done it yet breaks nothing);
+  having done it yet breaks nothing); a period skipped on purpose (`habitctl skip`) is
+  passed over: it neither breaks the run nor counts in it, nor in the rate;
 * longest streak — the longest run of consecutive done periods up to the current one;
 * completion rate over the last D days — done periods / counted periods, counting the periods
   from the one holding `today - D + 1` (but not before the first tracked period) up to the
@@ -71,35 +72,60 @@ def done_periods(periods: Periods, done: Iterable[date], today: date) -> set[int
     return {k for k in (periods.index(day) for day in done) if k <= current}
 
 
+def skipped_periods(
+    periods: Periods, skipped: Iterable[date], today: date, done_set: Collection[int]
+) -> set[int]:
+    """Periods skipped on purpose: a skip and no completion. They are passed over."""
+    return done_periods(periods, skipped, today) - set(done_set)
+
+
 def first_tracked(periods: Periods, done_set: Collection[int]) -> int:
     return min(0, *done_set) if done_set else 0
 
 
-def streaks(periods: Periods, done: Iterable[date], today: date, days: int) -> Streaks:
-    """Current and longest streak, rate over the last `days` days and days until break."""
+def streaks(
+    periods: Periods,
+    done: Iterable[date],
+    today: date,
+    days: int,
+    skipped: Iterable[date] = (),
+) -> Streaks:
+    """Current and longest streak, rate over the last `days` days and days until break.
+
+    A skipped period (ill, travelling) neither breaks a run nor counts in it, and is left
+    out of the rate.
+    """
     if days < 1:
         raise ValueError("the rate needs at least one day")
     done_set = done_periods(periods, done, today)
+    skip_set = skipped_periods(periods, skipped, today, done_set)
+    kept = done_set | skip_set
     current_k = periods.index(today)
 
-    end = current_k if current_k in done_set else current_k - 1
+    # The run ends at the current period, or the previous one while the current is open.
+    top = current_k if current_k in kept else current_k - 1
     current = 0
-    while end - current in done_set:
-        current += 1
+    k = top
+    while k in kept:
+        current += k in done_set
+        k -= 1
 
     longest = run = 0
-    for k in sorted(done_set):
-        run = run + 1 if k - 1 in done_set else 1
+    for k in sorted(kept):
+        run = run if k - 1 in kept else 0
+        run += k in done_set
         longest = max(longest, run)
 
-    start = max(periods.index(today - timedelta(days=days - 1)), first_tracked(periods, done_set))
-    last = current_k if current_k in done_set else current_k - 1
-    counted = max(0, last - start + 1)
+    start = max(
+        periods.index(today - timedelta(days=days - 1)), first_tracked(periods, done_set | skip_set)
+    )
+    last = current_k if current_k in kept else current_k - 1
+    counted = sum(1 for k in range(start, last + 1) if k not in skip_set)
     done_count = sum(1 for k in done_set if start <= k <= last)
 
     until: int | None = None
     if current:
-        keep_by = periods.last_day(end + 1)
+        keep_by = periods.last_day(top + 1)
         until = (keep_by - today).days
     return Streaks(
         current=current,
@@ -116,17 +142,23 @@ class Mark(Enum):
 
     DONE = "done"  # a completion on this very day
     COVERED = "covered"  # no completion this day, but its period is done
+    SKIPPED = "skipped"  # skipped on purpose: the streak passes over it
     OPEN = "open"  # the current period, not done yet: nothing is lost so far
     MISSED = "missed"  # a past period that was never done
     NONE = "none"  # before tracking began, or in the future
 
 
 def day_marks(
-    periods: Periods, done: Collection[date], today: date, days: Iterable[date]
+    periods: Periods,
+    done: Collection[date],
+    today: date,
+    days: Iterable[date],
+    skipped: Collection[date] = (),
 ) -> dict[date, Mark]:
     """The mark of each of `days` (a calendar's cells)."""
     done_set = done_periods(periods, done, today)
-    first_day = periods.first_day(first_tracked(periods, done_set))
+    skip_set = skipped_periods(periods, skipped, today, done_set)
+    first_day = periods.first_day(first_tracked(periods, done_set | skip_set))
     current_k = periods.index(today)
     marks: dict[date, Mark] = {}
     for day in days:
@@ -137,6 +169,8 @@ def day_marks(
             marks[day] = Mark.DONE
         elif k in done_set:
             marks[day] = Mark.COVERED
+        elif k in skip_set:
+            marks[day] = Mark.SKIPPED
         elif k == current_k:
             marks[day] = Mark.OPEN
         else:
@@ -153,8 +187,8 @@ def calendar_weeks(today: date, weeks: int) -> list[list[date]]:
 def weekly_share(marks: dict[date, Mark], weeks: list[list[date]]) -> list[float | None]:
     """Per week, the share of tracked, decided days that were done or covered.
 
-    Open days (the current period, not done yet) and untracked days are left out, so a week
-    still in progress is not shown as a bad one; a week with nothing to judge is None.
+    Open, skipped and untracked days are left out, so a week still in progress (or a week
+    away) is not shown as a bad one; a week with nothing to judge is None.
     """
     shares: list[float | None] = []
     for week in weeks:
@@ -171,12 +205,17 @@ def is_scheduled(day: date, first_due: date, every: int) -> bool:
 
 class Status(Enum):
     DONE = "done"
+    SKIPPED = "skipped"
     DUE = "due"
     MISSED = "missed"
 
 
 def today_status(
-    period_done: bool, scheduled_today: bool, due_at: datetime, now: datetime
+    period_done: bool,
+    scheduled_today: bool,
+    due_at: datetime,
+    now: datetime,
+    period_skipped: bool = False,
 ) -> Status:
     """done / due / missed for `habitctl today`.
 
@@ -186,6 +225,8 @@ def today_status(
     """
     if period_done:
         return Status.DONE
+    if period_skipped:
+        return Status.SKIPPED
     if scheduled_today and now >= due_at:
         return Status.MISSED
     return Status.DUE

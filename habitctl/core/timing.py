@@ -78,3 +78,24 @@ def first_occurrence_from(
         day += timedelta(days=periodicity_days)
         candidate = local_instant(day, at, zone)
     return candidate
+
+
+def upcoming_occurrence(
+    at: time, zone: ZoneInfo, periodicity_days: int, scheduled: datetime, now: datetime
+) -> datetime:
+    """The first occurrence of the series through `scheduled` that is still to come at `now`.
+
+    `scheduled` is what the daemon stored; with no daemon running it falls behind, and a
+    person shown it would read a reminder in the past. The series keeps its phase: every
+    `periodicity_days` local days from the scheduled date. Constant time whatever the gap.
+    """
+    if scheduled >= now:
+        return scheduled
+    first = scheduled_date(scheduled, at, zone)
+    behind = (local_date(now, zone) - first).days
+    day = first + timedelta(days=max(0, behind // periodicity_days * periodicity_days))
+    candidate = local_instant(day, at, zone)
+    while candidate < now:
+        day += timedelta(days=periodicity_days)
+        candidate = local_instant(day, at, zone)
+    return candidate

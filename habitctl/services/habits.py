@@ -38,7 +38,18 @@ def as_spec(habit: Habit) -> HabitCreate:
     )
 
 
-def view(habit: Habit) -> HabitView:
+def view(habit: Habit, now: datetime, viewer: User | None = None) -> HabitView:
+    """The habit as `--json` prints it, for `viewer` (None: nobody logged in).
+
+    The next reminder is never in the past (with no daemon running the stored one falls
+    behind): it is the next occurrence still to come. Another person's habit shows a linked
+    habit's id only when that habit is public too, as the HTTP endpoint does.
+    """
+    linked_id = habit.linked_habit_id
+    if linked_id is not None and (viewer is None or viewer.id != habit.user_id):
+        linked = habit.linked_habit
+        if linked is None or not linked.is_public:
+            linked_id = None
     return HabitView(
         id=habit.id,
         owner=habit.owner.username,
@@ -50,11 +61,23 @@ def view(habit: Habit) -> HabitView:
         duration_seconds=habit.duration_seconds,
         is_pleasant=habit.is_pleasant,
         reward=habit.reward,
-        linked_habit_id=habit.linked_habit_id,
+        linked_habit_id=linked_id,
         is_public=habit.is_public,
-        next_reminder_at=habit.next_reminder_at,
+        next_reminder_at=_upcoming(habit, now),
         created_at=habit.created_at,
         updated_at=habit.updated_at,
+    )
+
+
+def _upcoming(habit: Habit, now: datetime) -> datetime | None:
+    if habit.next_reminder_at is None:
+        return None
+    return timing.upcoming_occurrence(
+        habit.time,
+        zone(habit.owner.timezone),
+        habit.periodicity_days,
+        habit.next_reminder_at,
+        now,
     )
 
 
@@ -90,7 +113,7 @@ def _linking_ids(db: Session, habit: Habit) -> list[int]:
     )
 
 
-def _refuse_if_linked(db: Session, habit: Habit, doing: str) -> None:
+def refuse_if_linked(db: Session, habit: Habit, doing: str) -> None:
     """R8: a pleasant habit others link to cannot be deleted or made useful."""
     linking = _linking_ids(db, habit)
     if linking:
@@ -126,7 +149,11 @@ def _visible(query: Select[Habit], viewer: User | None) -> Select[Habit]:
 
 def get_visible(db: Session, viewer: User | None, habit_id: int) -> Habit:
     """The viewer's own habit or anybody's public one."""
-    query = select(Habit).options(joinedload(Habit.owner)).where(Habit.id == habit_id)
+    query = (
+        select(Habit)
+        .options(joinedload(Habit.owner), joinedload(Habit.linked_habit))
+        .where(Habit.id == habit_id)
+    )
     habit = db.scalar(_visible(query, viewer))
     if habit is None:
         raise _not_found(habit_id)
@@ -168,7 +195,7 @@ def list_public_page(db: Session, *, page: int, per_page: int) -> list[Habit]:
     return list(
         db.scalars(
             select(Habit)
-            .options(joinedload(Habit.owner))
+            .options(joinedload(Habit.owner), joinedload(Habit.linked_habit))
             .where(Habit.is_public)
             .order_by(Habit.id)
             .offset((page - 1) * per_page)
@@ -183,7 +210,7 @@ def update_habit(
     """Apply an edit validated on the merged result (R7); a refused edit changes nothing."""
     habit = get_own(db, owner, habit_id, lock=True)
     if habit.is_pleasant and changes.is_pleasant is False:
-        _refuse_if_linked(db, habit, "made useful")
+        refuse_if_linked(db, habit, "made useful")
     merged = changes.merged_with(as_spec(habit))
     _check_link(db, owner, merged, habit.id)
     reschedule = (merged.time, merged.periodicity_days, merged.is_pleasant) != (
@@ -202,7 +229,7 @@ def update_habit(
 
 def delete_habit(db: Session, owner: User, habit_id: int) -> None:
     habit = get_own(db, owner, habit_id, lock=True)
-    _refuse_if_linked(db, habit, "deleted")
+    refuse_if_linked(db, habit, "deleted")
     db.delete(habit)
     try:
         db.flush()
@@ -217,33 +244,104 @@ def reschedule_all(db: Session, owner: User, now: datetime) -> None:
         habit.updated_at = now
 
 
-def mark_done(
-    db: Session, owner: User, habit_id: int, day: date | None, now: datetime, source: str = "cli"
-) -> tuple[Completion, bool]:
-    """Record the habit done on a local day (default: the owner's today).
+# What a day of a habit can hold (`completions.kind`).
+DONE, SKIPPED = "done", "skipped"
 
-    Returns the completion and whether it is new (once per habit and local day).
-    """
-    habit = get_own(db, owner, habit_id)
+
+def first_day(habit: Habit, owner: User) -> date:
+    """The owner's local day the habit was created: nothing can be recorded before it."""
+    return timing.local_date(habit.created_at, zone(owner.timezone))
+
+
+def _day_of(habit: Habit, owner: User, day: date | None, now: datetime) -> date:
+    """`day` (default: the owner's today) if the habit existed then and it is not future."""
     today = timing.local_date(now, zone(owner.timezone))
     day = day or today
     if day > today:
         raise InvalidInput(
             f"{day} is in the future: you can only record days up to {today}", field="date"
         )
-    existing = db.scalar(
-        select(Completion).where(Completion.habit_id == habit.id, Completion.local_date == day)
-    )
-    if existing is not None:
-        return existing, False
-    completion = Completion(habit_id=habit.id, local_date=day, source=source, created_at=now)
-    try:
-        with db.begin_nested():  # the button and the CLI may race for the same day
-            db.add(completion)
-    except IntegrityError:
-        done = db.scalar(
-            select(Completion).where(Completion.habit_id == habit.id, Completion.local_date == day)
+    created = first_day(habit, owner)
+    if day < created:
+        raise InvalidInput(
+            f"{day} is before habit {habit.id} existed: it was created on {created}, so "
+            f"record days from {created} to {today}",
+            field="date",
         )
-        assert done is not None
-        return done, False
-    return completion, True
+    return day
+
+
+def _recorded(db: Session, habit_id: int, day: date) -> Completion | None:
+    return db.scalar(
+        select(Completion).where(Completion.habit_id == habit_id, Completion.local_date == day)
+    )
+
+
+def _record(
+    db: Session, owner: User, habit_id: int, day: date | None, now: datetime, kind: str, source: str
+) -> tuple[Completion, bool]:
+    habit = get_own(db, owner, habit_id)
+    day = _day_of(habit, owner, day, now)
+    existing = _recorded(db, habit.id, day)
+    if existing is None:
+        completion = Completion(
+            habit_id=habit.id, local_date=day, source=source, kind=kind, created_at=now
+        )
+        try:
+            with db.begin_nested():  # the button and the CLI may race for the same day
+                db.add(completion)
+            return completion, True
+        except IntegrityError:
+            existing = _recorded(db, habit.id, day)
+            assert existing is not None
+    if existing.kind == kind:
+        return existing, False
+    if kind == DONE:  # done after all on a day skipped: the better record wins
+        # Replaced, not updated: members may add and remove their days, never rewrite one.
+        db.delete(existing)
+        db.flush()
+        completion = Completion(
+            habit_id=habit.id, local_date=day, source=source, kind=kind, created_at=now
+        )
+        db.add(completion)
+        db.flush()
+        return completion, True
+    raise Conflict(
+        f"habit {habit.id} is already done on {day}; a skip would erase that. "
+        f"To change it, run `habitctl undo {habit.id} --date {day}` first",
+        field="date",
+    )
+
+
+def mark_done(
+    db: Session, owner: User, habit_id: int, day: date | None, now: datetime, source: str = "cli"
+) -> tuple[Completion, bool]:
+    """Record the habit done on a local day (default: the owner's today).
+
+    Returns the completion and whether it is new (once per habit and local day). A day
+    skipped before becomes a done one.
+    """
+    return _record(db, owner, habit_id, day, now, DONE, source)
+
+
+def mark_skipped(
+    db: Session, owner: User, habit_id: int, day: date | None, now: datetime, source: str = "cli"
+) -> tuple[Completion, bool]:
+    """Record a day skipped on purpose: it neither breaks nor extends a streak."""
+    return _record(db, owner, habit_id, day, now, SKIPPED, source)
+
+
+def undo_day(
+    db: Session, owner: User, habit_id: int, day: date | None, now: datetime
+) -> tuple[date, str | None]:
+    """Take back what was recorded on a local day; returns the day and the kind removed."""
+    habit = get_own(db, owner, habit_id)
+    today = timing.local_date(now, zone(owner.timezone))
+    day = day or today
+    existing = _recorded(db, habit.id, day)
+    if existing is None:
+        return day, None
+    kind = existing.kind
+    db.delete(existing)
+    db.flush()
+    return day, kind

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from habitctl.core import streaks, timing
 from habitctl.core.zones import zone
-from habitctl.services.habits import get_own, list_own
+from habitctl.services.habits import SKIPPED, get_own, list_own
 from habitctl.storage.models import Completion, Habit, User
 
 HEATMAP_WEEKS = 53  # a year of weeks, the last one holding today
@@ -28,6 +28,7 @@ SPARKLINE_WEEKS = 12
 class HabitProgress:
     habit: Habit
     done: frozenset[date]
+    skipped: frozenset[date]
     periods: streaks.Periods
     numbers: streaks.Streaks
 
@@ -41,17 +42,30 @@ class TodayEntry:
     numbers: streaks.Streaks
 
 
-def completions_by_habit(db: Session, owner: User) -> dict[int, set[date]]:
-    """Every completion of the owner's habits, in one query."""
+@dataclass
+class Days:
+    """The recorded days of one user's habits, by habit id: done, and skipped on purpose."""
+
+    done: dict[int, set[date]]
+    skipped: dict[int, set[date]]
+
+
+def recorded_days(db: Session, owner: User) -> Days:
+    """Every completion and skip of the owner's habits, in one query."""
     rows = db.execute(
-        select(Completion.habit_id, Completion.local_date)
+        select(Completion.habit_id, Completion.local_date, Completion.kind)
         .join(Habit, Habit.id == Completion.habit_id)
         .where(Habit.user_id == owner.id)
     )
-    done: dict[int, set[date]] = defaultdict(set)
-    for habit_id, day in rows:
-        done[habit_id].add(day)
-    return done
+    days = Days(defaultdict(set), defaultdict(set))
+    for habit_id, day, kind in rows:
+        (days.skipped if kind == SKIPPED else days.done)[habit_id].add(day)
+    return days
+
+
+def completions_by_habit(db: Session, owner: User) -> dict[int, set[date]]:
+    """The days each of the owner's habits was done (skips left out)."""
+    return recorded_days(db, owner).done
 
 
 def periods_of(habit: Habit, owner: User) -> streaks.Periods:
@@ -91,17 +105,15 @@ def progress(
 ) -> list[HabitProgress]:
     """Streaks and rate over the last `days` days for each habit (or the one asked for)."""
     habits = [get_own(db, owner, habit_id)] if habit_id is not None else list_own(db, owner)
-    done = completions_by_habit(db, owner)
+    recorded = recorded_days(db, owner)
     today = timing.local_date(now, zone(owner.timezone))
     result = []
     for habit in habits:
         periods = periods_of(habit, owner)
-        days_done = frozenset(done.get(habit.id, ()))
-        result.append(
-            HabitProgress(
-                habit, days_done, periods, streaks.streaks(periods, days_done, today, days)
-            )
-        )
+        done = frozenset(recorded.done.get(habit.id, ()))
+        skipped = frozenset(recorded.skipped.get(habit.id, ()))
+        numbers = streaks.streaks(periods, done, today, days, skipped)
+        result.append(HabitProgress(habit, done, skipped, periods, numbers))
     return result
 
 
@@ -124,19 +136,24 @@ def today(db: Session, owner: User, now: datetime) -> tuple[date, list[TodayEntr
     day = timing.local_date(now, tz)
     habits = list_own(db, owner)
     actions = {habit.id: habit.action for habit in habits}
-    done = completions_by_habit(db, owner)
+    recorded = recorded_days(db, owner)
     entries = []
     for habit in habits:
         periods = periods_of(habit, owner)
-        days_done = done.get(habit.id, set())
-        numbers = streaks.streaks(periods, days_done, day, 1)
-        period_done = periods.index(day) in streaks.done_periods(periods, days_done, day)
+        days_done = recorded.done.get(habit.id, set())
+        days_skipped = recorded.skipped.get(habit.id, set())
+        numbers = streaks.streaks(periods, days_done, day, 1, days_skipped)
+        done_set = streaks.done_periods(periods, days_done, day)
+        period_done = periods.index(day) in done_set
+        period_skipped = periods.index(day) in streaks.skipped_periods(
+            periods, days_skipped, day, done_set
+        )
         scheduled = scheduled_on(habit, owner, day)
-        last_chance = numbers.days_until_break == 0 and not period_done
-        if not (scheduled or day in days_done or last_chance):
+        last_chance = numbers.days_until_break == 0 and not (period_done or period_skipped)
+        if not (scheduled or day in days_done or day in days_skipped or last_chance):
             continue
         due_at = timing.local_instant(day, habit.time, tz)
-        status = streaks.today_status(period_done, scheduled, due_at, now)
+        status = streaks.today_status(period_done, scheduled, due_at, now, period_skipped)
         entries.append(TodayEntry(habit, status, due_at, follow_up(habit, actions), numbers))
     entries.sort(key=lambda entry: (entry.due_at, entry.habit.id))
     return day, entries
@@ -149,6 +166,9 @@ def rate_percent(numbers: streaks.Streaks) -> int | None:
 def progress_json(item: HabitProgress, today_: date, days: int) -> dict[str, Any]:
     habit, numbers = item.habit, item.numbers
     window_start = today_ - timedelta(days=days - 1)
+    tracked_from = item.periods.first_day(
+        streaks.first_tracked(item.periods, streaks.done_periods(item.periods, item.done, today_))
+    )
     return {
         "id": habit.id,
         "action": habit.action,
@@ -159,7 +179,10 @@ def progress_json(item: HabitProgress, today_: date, days: int) -> dict[str, Any
         "periods_done": numbers.periods_done,
         "periods_counted": numbers.periods_counted,
         "days_until_break": numbers.days_until_break,
+        # The rate counts from here: the window's first day, or the habit's own when later.
+        "rate_since": max(window_start, tracked_from).isoformat(),
         "completions_in_window": sum(1 for d in item.done if window_start <= d <= today_),
+        "skips_in_window": sum(1 for d in item.skipped if window_start <= d <= today_),
         "last_done": max(item.done).isoformat() if item.done else None,
     }
 
