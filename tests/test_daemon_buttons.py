@@ -39,7 +39,7 @@ def link(cli: Cli, chat: int = CHAT) -> Cli:
 def start(daemons: Start, cli: Cli, fake: FakeBotAPI, snooze_s: float = SNOOZE_S) -> DaemonProcess:
     env = daemon_env(cli.database_url, fake, HABITCTL_DAEMON_SNOOZE_MINUTES=str(snooze_s / 60))
     daemon = daemons(env)
-    daemon.wait_for_log("daemon ready")
+    daemon.wait_for_log("daemon ready", timeout=60)  # a loaded machine imports slowly
     return daemon
 
 
@@ -67,6 +67,7 @@ def wait_reminders(
 ) -> list[JSON]:
     return wait_until(
         lambda: (found := reminders(fake, chat, containing)) and len(found) >= count and found,
+        timeout=60,
         what=f"{count} reminder(s) {containing!r}",
     )
 
@@ -225,27 +226,43 @@ def test_a_snooze_survives_kill_9_and_is_sent_once_by_the_next_daemon(
 def test_later_is_cancelled_by_done_skip_edit_or_delete_meanwhile(
     cli: Cli, engine: Engine, fake_bot: FakeBotAPI, daemons: Start
 ) -> None:
+    snooze_s = 20.0  # room for the presses and the CLI on a loaded machine
     link(cli)
-    habits = {
-        name: add_walk(cli, name) for name in ("pressed", "skipped", "edited", "deleted", "kept")
-    }
-    daemon = start(daemons, cli, fake_bot, snooze_s=6.0)
+    names = ("pressed", "skipped", "edited", "deleted", "kept")
+    habits = {name: add_walk(cli, name) for name in names}
+    daemon = start(daemons, cli, fake_bot, snooze_s=snooze_s)
     make_due(cli, *habits.values())
     sent = {name: wait_reminders(fake_bot, 1, f"I will {name} ")[0] for name in habits}
-    for message in sent.values():
-        press(fake_bot, message, button(message, "Later")["callback_data"])
+    fake_bot.push_updates(
+        [
+            {
+                "type": "callback",
+                "chat_id": CHAT,
+                "message_id": message["result"]["message_id"],
+                "message_text": message["params"]["text"],
+                "data": button(message, "Later")["callback_data"],
+            }
+            for message in sent.values()
+        ]
+    )
+    pressed_at = time.monotonic()
+    wait_until(lambda: len(fake_bot.calls("answerCallbackQuery")) == len(names), 60)
     # Before the re-send: the Done still on the old message, the CLI for the others.
     answer = press(fake_bot, sent["pressed"], button(sent["pressed"], "Done")["callback_data"])
     assert "recorded" in answer["text"].lower()
     cli.ok("skip", str(habits["skipped"]))
     cli.ok("edit", str(habits["edited"]), "--place", "the garden")
     cli.ok("rm", str(habits["deleted"]), "--yes")
+    assert time.monotonic() - pressed_at < snooze_s, "too slow to test: the snoozes came due"
 
-    wait_reminders(fake_bot, 6)  # the five reminders and the one snooze that stands
+    wait_reminders(fake_bot, 6)  # the five reminders, the one snooze that stands
     time.sleep(5)
     texts = [c["params"]["text"] for c in reminders(fake_bot)]
     assert len(texts) == 6, texts
     assert sum("I will kept " in t for t in texts) == 2
+    with engine.connect() as conn:
+        outcomes = conn.execute(text("SELECT outcome FROM reminder_snoozes")).scalars().all()
+    assert sorted(outcomes) == ["edited", "recorded", "recorded", "sent"]  # the deleted is gone
     assert daemon.stop() == 0
 
 

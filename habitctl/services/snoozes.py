@@ -16,11 +16,14 @@ its snoozes (the foreign key cascades).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
-from sqlalchemy import String, and_, exists, or_, select, type_coerce, update
+from sqlalchemy import Row, String, and_, exists, or_, select, type_coerce, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.elements import ColumnElement
 
 from habitctl.core.reminder_text import reminder_text
 from habitctl.services import reminder_records
@@ -94,7 +97,7 @@ def cancel_day(db: Session, habit_id: int, day: date, now: datetime, reason: str
     )
 
 
-def _lease_free(now: datetime):  # type: ignore[no-untyped-def]
+def _lease_free(now: datetime) -> ColumnElement[bool]:
     return or_(Habit.lease_until.is_(None), Habit.lease_until < now)
 
 
@@ -157,7 +160,7 @@ def claim_due(
     return list(ready.values()), cancelled
 
 
-def _details(db: Session, habit_ids: list[int], now: datetime):  # type: ignore[no-untyped-def]
+def _details(db: Session, habit_ids: list[int], now: datetime) -> Sequence[Any]:
     linked = aliased(Habit)
     snooze_row = ReminderSnooze
     return db.execute(
@@ -200,7 +203,7 @@ def _details(db: Session, habit_ids: list[int], now: datetime):  # type: ignore[
     ).all()
 
 
-def _why_not(row, now: datetime, grace: timedelta) -> str | None:  # type: ignore[no-untyped-def]
+def _why_not(row: Row[Any], now: datetime, grace: timedelta) -> str | None:
     """Why a due snooze is finished without a send, or None to send it."""
     if row.delivered:
         return "sent"  # recorded by the last send: only its row is left to close
@@ -215,7 +218,7 @@ def _why_not(row, now: datetime, grace: timedelta) -> str | None:  # type: ignor
     return None
 
 
-def _reminder(row) -> DueReminder:  # type: ignore[no-untyped-def]
+def _reminder(row: Row[Any]) -> DueReminder:
     at = time.fromisoformat(str(row.time))
     occurrence = row.occurrence_at
     # `leased_at` = `following`: recording it leaves `next_reminder_at` where it is.
