@@ -163,7 +163,7 @@ def test_a_reminder_carries_three_buttons_names_the_streak_and_keeps_russian(
     assert "Я буду медитировать на балконе" in spoken["params"]["text"]
     assert "I will" not in spoken["params"]["text"]
     assert "🔥" not in spoken["params"]["text"]  # no streak yet: none named
-    assert daemon.stop() == 0
+    assert daemon.stop(timeout=30) == 0
 
 
 # ------------------------------------------------------------------ Later
@@ -196,7 +196,32 @@ def test_later_resends_the_reminder_exactly_once_after_the_snooze(
     assert "already" in answer["text"].lower()
     time.sleep(SNOOZE_S * 2)
     assert len(reminders(fake_bot)) == 2
-    assert daemon.stop() == 0
+    assert daemon.stop(timeout=30) == 0
+
+
+def test_snoozed_reminders_keep_to_the_pace_of_one_message_a_second_per_chat(
+    cli: Cli, fake_bot: FakeBotAPI, daemons: Start
+) -> None:
+    link(cli)
+    walk, read = add_walk(cli), add_walk(cli, "read")
+    daemon = start(daemons, cli, fake_bot)
+    make_due(cli, walk, read)
+    firsts = wait_reminders(fake_bot, 2)
+    fake_bot.push_updates(  # both pressed at once: both snoozes come due together
+        [
+            {
+                "type": "callback",
+                "chat_id": CHAT,
+                "message_id": message["result"]["message_id"],
+                "data": button(message, "Later")["callback_data"],
+            }
+            for message in firsts
+        ]
+    )
+    again = wait_reminders(fake_bot, 4)[2:]
+    assert sorted(m["params"]["text"] for m in again) == sorted(m["params"]["text"] for m in firsts)
+    assert abs(again[1]["ts"] - again[0]["ts"]) >= 0.95  # Telegram's 1 a second per chat
+    assert daemon.stop(timeout=30) == 0
 
 
 @pytest.mark.slow
@@ -220,7 +245,7 @@ def test_a_snooze_survives_kill_9_and_is_sent_once_by_the_next_daemon(
     assert again[1]["params"]["text"] == first["params"]["text"]
     time.sleep(4)
     assert len(reminders(fake_bot)) == 2
-    assert second.stop() == 0
+    assert second.stop(timeout=30) == 0
 
 
 def test_later_is_cancelled_by_done_skip_edit_or_delete_meanwhile(
@@ -263,7 +288,7 @@ def test_later_is_cancelled_by_done_skip_edit_or_delete_meanwhile(
     with engine.connect() as conn:
         outcomes = conn.execute(text("SELECT outcome FROM reminder_snoozes")).scalars().all()
     assert sorted(outcomes) == ["edited", "recorded", "recorded", "sent"]  # the deleted is gone
-    assert daemon.stop() == 0
+    assert daemon.stop(timeout=30) == 0
 
 
 # ------------------------------------------------------------------ Done, Skip
@@ -291,7 +316,7 @@ def test_done_records_the_day_and_a_second_press_changes_nothing(
     time.sleep(SNOOZE_S + 1)
     assert completions(engine) == [(walk, today, "done")]
     assert len(reminders(fake_bot)) == 1
-    assert daemon.stop() == 0
+    assert daemon.stop(timeout=30) == 0
 
 
 def test_skip_records_the_day_skipped_and_the_streak_stays_unbroken(
@@ -317,7 +342,7 @@ def test_skip_records_the_day_skipped_and_the_streak_stays_unbroken(
     assert stats["skipped_dates"] == [today]
     assert stats["current_streak"] == 2  # unbroken, not extended
     assert cli.ok("today", "--json").json()["habits"][0]["status"] == "skipped"
-    assert daemon.stop() == 0
+    assert daemon.stop(timeout=30) == 0
 
 
 # ------------------------------------------------------------------ forged presses
@@ -358,7 +383,7 @@ def test_forged_presses_are_refused_and_change_nothing(
     assert len(fake_bot.sent_messages()) == 2
     with engine.connect() as conn:
         assert conn.scalar(text("SELECT count(*) FROM reminder_snoozes")) == 0
-    assert daemon.stop() == 0
+    assert daemon.stop(timeout=30) == 0
 
 
 # ------------------------------------------------------------------ chat commands
@@ -394,7 +419,7 @@ def test_today_lists_exactly_todays_habits_with_buttons_that_work(
     [edit] = wait_until(lambda: edits(fake_bot, listed), what="the list edited")
     left = [row[0]["text"] for row in edit["reply_markup"]["inline_keyboard"]]
     assert left == [f"Done ✅ #{h}" for h in expected if h != due]
-    assert daemon.stop() == 0
+    assert daemon.stop(timeout=30) == 0
 
 
 def test_stats_in_the_chat_match_habitctl_stats(
@@ -422,7 +447,7 @@ def test_stats_in_the_chat_match_habitctl_stats(
     }
     assert shown == expected
     assert shown[walk] == (3, 3)  # the skip passed over, not broken
-    assert daemon.stop() == 0
+    assert daemon.stop(timeout=30) == 0
 
 
 def test_help_and_an_unlinked_chat(cli: Cli, fake_bot: FakeBotAPI, daemons: Start) -> None:
@@ -435,7 +460,7 @@ def test_help_and_an_unlinked_chat(cli: Cli, fake_bot: FakeBotAPI, daemons: Star
     for words in ("/today", "/stats", "/help", "hello"):
         reply = command(fake_bot, words, chat=CHAT + 9)["params"]["text"]
         assert "habitctl telegram link" in reply, (words, reply)
-    assert daemon.stop() == 0
+    assert daemon.stop(timeout=30) == 0
 
 
 def test_snooze_rows_are_counted_per_habit_and_occurrence(engine: Engine) -> None:

@@ -81,3 +81,17 @@ def test_another_habit_or_day_cannot_reuse_a_signature() -> None:
     ):
         forged = button_data(KEY, CHAT, other).rsplit(":", 1)[0] + ":" + signature
         assert read_button(KEY, CHAT, forged) is None
+
+
+def test_snooze_minutes_defaults_to_15_accepts_fractions_and_refuses_zero(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from habitctl.config import load_settings
+    from habitctl.errors import InvalidInput
+
+    assert load_settings().daemon.snooze_minutes == 15
+    monkeypatch.setenv("HABITCTL_DAEMON_SNOOZE_MINUTES", "0.05")
+    assert load_settings().daemon.snooze_minutes == 0.05
+    monkeypatch.setenv("HABITCTL_DAEMON_SNOOZE_MINUTES", "0")
+    with pytest.raises(InvalidInput, match=r"daemon\.snooze_minutes"):
+        load_settings()
