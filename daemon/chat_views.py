@@ -83,8 +83,9 @@ def recorded_line(outcome: PressOutcome, timezone: str) -> str:
 def answer_text(outcome: PressOutcome, timezone: str) -> str:
     """The callback's answer (the small notice the client shows)."""
     if outcome.already == SNOOZED:
-        again = local_clock(outcome.again_at, timezone) if outcome.again_at else "soon"
-        return f"Already snoozed: it comes again at {again}."
+        if outcome.again_at is None:  # sent again already, or cancelled
+            return "Already snoozed once: Later works once per reminder."
+        return f"Already snoozed: it comes again at {local_clock(outcome.again_at, timezone)}."
     if outcome.already is not None:
         return f"Already recorded: {outcome.already} on {outcome.day:%Y-%m-%d}."
     if outcome.recorded == SNOOZED and outcome.again_at is not None:
