@@ -82,18 +82,19 @@ def button(message: JSON, label: str) -> JSON:
     return found
 
 
+def callback(message: JSON, data: str, chat: int = CHAT) -> JSON:
+    """A press of a button carrying `data` on `message`, as the fake Bot API builds it."""
+    return {
+        "type": "callback",
+        "chat_id": chat,
+        "message_id": message["result"]["message_id"],
+        "message_text": message["params"]["text"],
+        "data": data,
+    }
+
+
 def press(fake: FakeBotAPI, message: JSON, data: str, chat: int = CHAT) -> JSON:
-    [update_] = fake.push_updates(
-        [
-            {
-                "type": "callback",
-                "chat_id": chat,
-                "message_id": message["result"]["message_id"],
-                "message_text": message["params"]["text"],
-                "data": data,
-            }
-        ]
-    )
+    [update_] = fake.push_updates([callback(message, data, chat)])
     query_id = update_["callback_query"]["id"]
     return wait_until(
         lambda: next(
@@ -208,15 +209,7 @@ def test_snoozed_reminders_keep_to_the_pace_of_one_message_a_second_per_chat(
     make_due(cli, walk, read)
     firsts = wait_reminders(fake_bot, 2)
     fake_bot.push_updates(  # both pressed at once: both snoozes come due together
-        [
-            {
-                "type": "callback",
-                "chat_id": CHAT,
-                "message_id": message["result"]["message_id"],
-                "data": button(message, "Later")["callback_data"],
-            }
-            for message in firsts
-        ]
+        [callback(m, button(m, "Later")["callback_data"]) for m in firsts]
     )
     again = wait_reminders(fake_bot, 4)[2:]
     assert sorted(m["params"]["text"] for m in again) == sorted(m["params"]["text"] for m in firsts)
@@ -258,18 +251,7 @@ def test_later_is_cancelled_by_done_skip_edit_or_delete_meanwhile(
     daemon = start(daemons, cli, fake_bot, snooze_s=snooze_s)
     make_due(cli, *habits.values())
     sent = {name: wait_reminders(fake_bot, 1, f"I will {name} ")[0] for name in habits}
-    fake_bot.push_updates(
-        [
-            {
-                "type": "callback",
-                "chat_id": CHAT,
-                "message_id": message["result"]["message_id"],
-                "message_text": message["params"]["text"],
-                "data": button(message, "Later")["callback_data"],
-            }
-            for message in sent.values()
-        ]
-    )
+    fake_bot.push_updates([callback(m, button(m, "Later")["callback_data"]) for m in sent.values()])
     pressed_at = time.monotonic()
     wait_until(lambda: len(fake_bot.calls("answerCallbackQuery")) == len(names), 60)
     # Before the re-send: the Done still on the old message, the CLI for the others.
