@@ -29,6 +29,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
 from telegram.error import InvalidToken, TelegramError
 
 from daemon import logs, notify
+from daemon.buttons import ReminderButtons
 from daemon.chat import ChatHandlers
 from daemon.pacing import DatabaseSlots, MemorySlots, Pacer, SlotStore
 from daemon.recorder import Recorder
@@ -128,7 +129,14 @@ class Daemon:
         )
         shared = self.engine.dialect.name == "postgresql"
         slots: SlotStore = DatabaseSlots(self.engine) if shared else MemorySlots()
-        self.poller = UpdatePoller(self.factory, self.bot, ChatHandlers(self.factory, self.bot))
+        self.buttons = ReminderButtons()  # one signing key for the sends and the presses
+        self.chat = ChatHandlers(
+            self.factory,
+            self.bot,
+            self.buttons,
+            snooze=timedelta(minutes=daemon_settings.snooze_minutes),
+        )
+        self.poller = UpdatePoller(self.factory, self.bot, self.chat)
         self.worker = Worker(
             factory=self.factory,
             bot=self.bot,
@@ -139,6 +147,7 @@ class Daemon:
             grace=timedelta(minutes=daemon_settings.catch_up_grace_minutes),
             lease=timedelta(seconds=daemon_settings.lease_seconds),
             stopping=self.stopping,
+            buttons=self.buttons,
         )
         self.tick_due = True
         self.background: list[asyncio.Task[None]] = []
@@ -290,6 +299,7 @@ class Daemon:
             return EXIT_OK
         if not await self.connect_bot(forever=not once):
             return EXIT_OK
+        await self.unless_stopped(self.chat.register_commands())
         notify.notify("READY=1")
         log.info(
             "daemon ready", extra={"poll_interval_s": self.settings.daemon.poll_interval_seconds}

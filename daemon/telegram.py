@@ -77,8 +77,11 @@ def make_bot(token: str, base_url: str, connections: int, timeout: float = 5.0) 
     return RawBot(token, base_url=base_url, request=request, get_updates_request=HTTPXRequest())
 
 
-def done_keyboard(callback_data: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup([[InlineKeyboardButton("Done ✅", callback_data=callback_data)]])
+def keyboard(rows: list[list[tuple[str, str]]]) -> InlineKeyboardMarkup:
+    """Inline buttons from rows of (label, callback data)."""
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in rows]
+    )
 
 
 def _seconds(value: int | float | timedelta) -> float:
@@ -95,16 +98,16 @@ def message_id_of(result: object) -> int | None:
     return None
 
 
-async def send_reminder(bot: RawBot, chat_id: int, text: str, callback_data: str) -> Attempt:
+async def send_reminder(
+    bot: RawBot, chat_id: int, text: str, buttons: InlineKeyboardMarkup
+) -> Attempt:
     """One sendMessage; the outcome classified, never raised (except a refused token).
 
     The answer is taken raw (`RawBot.raw`): a parse failure after Telegram accepted the
     message would look like a failed send and cause a resend.
     """
     try:
-        result = await bot.raw(
-            "sendMessage", chat_id=chat_id, text=text, reply_markup=done_keyboard(callback_data)
-        )
+        result = await bot.raw("sendMessage", chat_id=chat_id, text=text, reply_markup=buttons)
     except RetryAfter as exc:
         with warnings.catch_warnings():  # PTB 22 warns about int vs timedelta here
             warnings.simplefilter("ignore")

@@ -19,12 +19,12 @@ from datetime import timedelta
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from daemon.buttons import ReminderButtons, name_streaks
 from daemon.pacing import Pacer
 from daemon.recorder import Recorder
 from daemon.telegram import Attempt, RawBot, Result, send_reminder
-from habitctl.core.reminder_text import done_button_data
 from habitctl.errors import StorageError
-from habitctl.services import reminder_records
+from habitctl.services import reminder_records, snoozes
 from habitctl.services.reminder_records import Handled
 from habitctl.services.reminders import (
     ClaimedHabit,
@@ -71,6 +71,7 @@ class Worker:
     sending: set[asyncio.Task[None]] = field(default_factory=set)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     report: TickReport = field(default_factory=TickReport)
+    buttons: ReminderButtons = field(default_factory=ReminderButtons)
 
     def back_off(self, reason: str) -> None:
         self.telegram_failures += 1
@@ -125,7 +126,14 @@ class Worker:
         """Lease up to `limit` (committed at once), then make each one ready on its own."""
         with transaction(self.factory) as db:
             now = database_now(db)
+            self.buttons.load(db)  # the key the buttons are signed with, read once
             claimed = claim_due(db, self.replica, now, limit, self.lease)
+            # "Later" presses come due through the same lease as any reminder.
+            snoozed, cancelled = snoozes.claim_due(
+                db, self.replica, now, limit - len(claimed), self.lease, self.grace
+            )
+        if cancelled:
+            log.info("snoozes cancelled", extra={"count": len(cancelled)})
         self.report.claimed += len(claimed)
         ready, handled, bad = [], [], {}
         for item in claimed:
@@ -148,7 +156,7 @@ class Worker:
             self.set_aside(bad)
         for moved in handled:
             self.recorder.add(moved)
-        return ready
+        return name_streaks(self.factory, ready + snoozed, now)
 
     def set_aside_reason(self, item: ClaimedHabit, exc: Exception) -> str:
         reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
@@ -227,7 +235,7 @@ class Worker:
         """Send one reminder at its slot, honouring 429s and retrying transient failures."""
         chat = reminder.chat_id
         assert chat is not None
-        data = done_button_data(reminder.habit_id, reminder.local_day)
+        buttons = self.buttons.for_reminder(reminder)
         failures = rate_limited = 0
         while True:
             if not await self.pacer.acquire(chat):  # the chat became unreachable meanwhile
@@ -238,7 +246,7 @@ class Worker:
             assert task is not None
             self.sending.add(task)
             try:
-                attempt = await send_reminder(self.bot, chat, reminder.text, data)
+                attempt = await send_reminder(self.bot, chat, reminder.text, buttons)
             finally:
                 self.sending.discard(task)
             if attempt.result is Result.SENT:
@@ -290,6 +298,7 @@ class Worker:
                 sent_at_occurrence=reminder.occurrence,
                 chat_id=reminder.chat_id,
                 message_id=attempt.message_id,
+                snooze=reminder.snooze,
             )
         )
         self.telegram_failures = 0

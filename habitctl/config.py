@@ -47,6 +47,9 @@ class DaemonSettings(BaseModel):
     # How long a replica's claim on a due habit holds without a heartbeat: after a crash
     # its habits are due again this much later. Heartbeats run at a third of it.
     lease_seconds: float = Field(30, ge=1, le=3600)
+    # The reminder's "Later" button sends it again this long after the press (once).
+    # A float, so tests and the impatient may use a fraction of a minute.
+    snooze_minutes: float = Field(15, gt=0, le=24 * 60)
 
 
 class ApiSettings(BaseModel):

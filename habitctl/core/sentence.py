@@ -162,3 +162,10 @@ def sentence_of(action: str, time: str, place: str) -> str:
             return f"Я буду {action} в {time} {place}"
         return f"Я буду {action} в {time}, место: {place}"
     return f"I will {action} at {time} {place_phrase(action, place)}"
+
+
+def habit_clause(action: str, place: str) -> str:
+    """The habit without its time, as its owner would say it: "I will walk in the park",
+    «Я буду медитировать на балконе» (a reminder's frame puts the time in front)."""
+    opening = "Я буду" if _CYRILLIC.search(action) else "I will"
+    return f"{opening} {action} {place_phrase(action, place)}"

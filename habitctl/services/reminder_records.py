@@ -35,12 +35,13 @@ class Handled:
     sent_at_occurrence: datetime | None = None
     chat_id: int | None = None
     message_id: int | None = None
+    snooze: int = 0  # a snooze's re-send is a delivery of its own (services.snoozes)
 
 
 def _insert_once(db: Session) -> Insert:
     dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
     statement: Insert = dialect.insert(ReminderDelivery).on_conflict_do_nothing(
-        index_elements=["habit_id", "occurrence_at"]
+        index_elements=["habit_id", "occurrence_at", "snooze"]
     )
     return statement
 
@@ -67,12 +68,14 @@ def record_handled(db: Session, replica: str, handled: list[Handled]) -> None:
     rows: list[dict[str, Any]] = []
     for item in handled:
         if item.skipped is not None:
-            rows.append(_delivery(item.habit_id, item.skipped, "skipped", None, None, now))
+            rows.append(
+                _delivery(item.habit_id, item.skipped, "skipped", None, None, now, item.snooze)
+            )
         if item.sent_at_occurrence is not None:
             rows.append(
                 _delivery(
                     item.habit_id, item.sent_at_occurrence, "sent", item.chat_id,
-                    item.message_id, now,
+                    item.message_id, now, item.snooze,
                 )
             )  # fmt: skip
     if rows:
@@ -128,6 +131,7 @@ def _delivery(
     chat_id: int | None,
     message_id: int | None,
     now: datetime,
+    snooze: int = 0,
 ) -> dict[str, Any]:
     return {
         "habit_id": habit_id,
@@ -136,6 +140,7 @@ def _delivery(
         "chat_id": chat_id,
         "telegram_message_id": message_id,
         "recorded_at": now,
+        "snooze": snooze,
     }
 
 

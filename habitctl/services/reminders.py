@@ -58,6 +58,7 @@ class DueReminder:
     chat_id: int | None
     text: str
     local_day: date
+    snooze: int = 0  # 0 the reminder itself; 1 its re-send after "Later" (services.snoozes)
 
 
 def database_now(db: Session) -> datetime:

@@ -178,10 +178,14 @@ class Completion(Base):
 
 
 class ReminderDelivery(Base):
-    """What the daemon did with one occurrence of a habit: unique per habit and occurrence."""
+    """What the daemon did with one occurrence of a habit: unique per habit, occurrence and
+    snooze (0 the reminder itself, 1 its re-send after "Later")."""
 
     __tablename__ = "reminder_deliveries"
-    __table_args__ = (UniqueConstraint("habit_id", "occurrence_at"),)
+    __table_args__ = (
+        UniqueConstraint("habit_id", "occurrence_at", "snooze"),
+        CheckConstraint("snooze >= 0", name="snooze"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     habit_id: Mapped[int] = mapped_column(ForeignKey("habits.id", ondelete="CASCADE"))
@@ -190,6 +194,34 @@ class ReminderDelivery(Base):
     chat_id: Mapped[int | None] = mapped_column(BigInteger)
     telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    snooze: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class ReminderSnooze(Base):
+    """A "Later" press: the same occurrence's reminder once more at `due_at`, once.
+
+    Pending while `due_at` is set: the daemon leases the habit to send it, as for any
+    reminder, and its delivery (snooze 1) is the record that it went. A day recorded, an
+    edit of the habit (`updated_at` no longer `habit_updated_at`) or an unreachable chat
+    cancels it; deleting the habit deletes it.
+    """
+
+    __tablename__ = "reminder_snoozes"
+    __table_args__ = (
+        UniqueConstraint("habit_id", "occurrence_at"),
+        Index("ix_reminder_snoozes_due_at", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    habit_id: Mapped[int] = mapped_column(ForeignKey("habits.id", ondelete="CASCADE"))
+    occurrence_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    local_date: Mapped[date] = mapped_column(Date)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    habit_updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # "sent", or why it was cancelled ("recorded", "edited", "unreachable", "stale", …).
+    outcome: Mapped[str | None] = mapped_column(String(64))
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class TelegramLinkCode(Base):
