@@ -237,9 +237,10 @@ def test_the_endpoint_recovers_when_the_database_comes_back(
     assert pg_cluster is not None
     database = url.rsplit("/", 1)[1]
     role = f"api_{database}"
-    pg_cluster.execute(f"CREATE ROLE {role} LOGIN")
+    pg_cluster.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'api-outage-password'")
     pg_cluster.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}", database)
-    with api_client(pg_cluster.url(database, user=role), role=None) as client:
+    role_url = pg_cluster.url(database, user=role, password="api-outage-password")
+    with api_client(role_url, role=None) as client:
         assert client.get("/public/habits").status_code == 200
         # The database goes away for this role: new logins refused, open connections cut.
         pg_cluster.execute(f"ALTER ROLE {role} NOLOGIN")

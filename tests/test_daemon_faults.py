@@ -32,7 +32,7 @@ from tests.daemon_harness import (
     wait_until,
 )
 from tests.fakebot import FakeBotAPI
-from tests.pg import PostgresCluster, find_binaries, missing_postgres
+from tests.pg import ROLE_PASSWORDS, PostgresCluster, find_binaries, missing_postgres
 
 
 def next_reminders(engine: Engine) -> dict[int, datetime]:
@@ -137,7 +137,7 @@ def own_cluster() -> Iterator[PostgresCluster]:
         cluster.start()
         cluster.execute("CREATE DATABASE habitctl")
         admin = make_engine(cluster.url("habitctl"))
-        ensure_roles(admin)  # as the shared cluster is set up: roles, then the owner migrates
+        ensure_roles(admin, ROLE_PASSWORDS)  # as the shared cluster is set up, then migrate
         admin.dispose()
         owner = make_engine(cluster.url("habitctl", user="habitctl_owner"))
         upgrade(owner)

@@ -81,7 +81,8 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 @contextmanager
 def translate_db_errors(factory: sessionmaker[Session] | Engine) -> Iterator[None]:
-    """Turn "the database cannot be used" into StorageError; leave domain errors alone."""
+    """Turn "the database cannot be used" into StorageError, and the database's refusals of
+    habitctl's rules into the domain errors the same rules give in Python."""
     try:
         yield
     except OperationalError as exc:
@@ -91,6 +92,13 @@ def translate_db_errors(factory: sessionmaker[Session] | Engine) -> Iterator[Non
             f"cannot use the database at {safe_url(str(bind.url))}: {reason}. "
             "Check `database_url` (habitctl config show) and that the server is running."
         ) from exc
+    except DBAPIError as exc:
+        from habitctl.storage.db_errors import domain_error
+
+        error = domain_error(exc)
+        if error is None:
+            raise
+        raise error from exc
 
 
 def current_revision(engine: Engine) -> str | None:
