@@ -38,6 +38,9 @@ class Runtime:
     username: str | None = None  # --user: whose stored session to use
     _factory: sessionmaker[Session] | None = field(default=None, repr=False)
     _gate_factory: sessionmaker[Session] | None = field(default=None, repr=False)
+    # A stored token that is no session token: said when a command needs the user, so that
+    # an unreachable database is still reported as such first.
+    _token_error: HabitctlError | None = field(default=None, repr=False)
 
     @cached_property
     def settings(self) -> Settings:
@@ -66,8 +69,9 @@ class Runtime:
 
         try:
             return session_url(url, stored.token)
-        except HabitctlError as error:
-            raise _token_problem(stored, "is not a habitctl session token") from error
+        except HabitctlError:
+            self._token_error = _token_problem(stored, "is not a habitctl session token")
+            return url
 
     def session_factory(
         self, *, check_schema: bool = True, gate: bool = False
@@ -130,6 +134,8 @@ class Runtime:
         from habitctl.errors import AuthenticationError
         from habitctl.services.accounts import authenticate
 
+        if self._token_error is not None:
+            raise self._token_error
         stored = self.tokens.load()
         if stored is None:
             if self.tokens.user is not None:

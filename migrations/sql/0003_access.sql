@@ -30,7 +30,9 @@ GRANT SELECT ON public.alembic_version TO habitctl_cli, habitctl_member;
 GRANT INSERT (username, verifier, timezone) ON public.registrations TO habitctl_cli;
 GRANT EXECUTE ON FUNCTION public.habitctl_member_role(text), public.habitctl_sweep()
     TO habitctl_cli;
-GRANT SELECT ON public.habits, public.users TO habitctl_cli;
+GRANT SELECT ON public.habits, public.users, public.user_contacts TO habitctl_cli;
+-- user_contacts: readable so that loading a public habit's owner works, but never a row.
+CREATE POLICY gate_none ON public.user_contacts FOR SELECT TO habitctl_cli USING (false);
 CREATE POLICY gate_public ON public.habits FOR SELECT TO habitctl_cli USING (is_public);
 CREATE POLICY gate_public ON public.users FOR SELECT TO habitctl_cli
     USING (EXISTS (SELECT FROM public.habits h WHERE h.user_id = users.id AND h.is_public));
@@ -51,7 +53,7 @@ CREATE POLICY member_own ON public.user_contacts FOR ALL TO habitctl_member
     USING (user_id = public.habitctl_me()) WITH CHECK (user_id = public.habitctl_me());
 GRANT SELECT, INSERT,
     UPDATE (action, place, "time", periodicity_days, duration_seconds, is_pleasant, reward,
-            linked_habit_id, is_public, next_reminder_at, updated_at)
+            linked_habit_id, is_public, next_reminder_at, created_at, updated_at)
     ON public.habits TO habitctl_member;
 CREATE POLICY member_read ON public.habits FOR SELECT TO habitctl_member
     USING (user_id = public.habitctl_me() OR is_public);

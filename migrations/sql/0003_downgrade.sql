@@ -10,6 +10,7 @@ END $$;
 
 DROP POLICY gate_public ON public.habits;
 DROP POLICY gate_public ON public.users;
+DROP POLICY gate_none ON public.user_contacts;
 DROP POLICY member_read ON public.users;
 DROP POLICY member_update ON public.users;
 DROP POLICY member_own ON public.user_contacts;

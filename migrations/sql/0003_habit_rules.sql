@@ -36,15 +36,25 @@ ALTER TABLE public.completions ADD CONSTRAINT fk_completions_habit_id_habits
 ALTER TABLE public.reminder_deliveries ADD CONSTRAINT fk_reminder_deliveries_habit_id_habits
     FOREIGN KEY (habit_id) REFERENCES public.habits (id) ON DELETE CASCADE;
 
--- Whatever id a member sends, the row gets the next generated one: a member who could
--- choose ids could take the ones other members' inserts are about to get.
+-- Whatever id a member sends, the row gets a generated one: a member who could choose ids
+-- could take the ones other members' inserts are about to get. An id the default just drew
+-- is this session's currval of the sequence; anything else is replaced.
 CREATE FUNCTION public.habitctl_generated_id() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
+DECLARE
+    v_sequence text := pg_catalog.pg_get_serial_sequence('public.' || TG_TABLE_NAME, 'id');
+    v_drawn bigint;
 BEGIN
-    IF public.habitctl_me() IS NOT NULL
-       OR pg_catalog.pg_has_role(session_user, 'habitctl_member', 'MEMBER') THEN
-        NEW.id := pg_catalog.nextval(
-            pg_catalog.pg_get_serial_sequence('public.' || TG_TABLE_NAME, 'id'));
+    IF NOT pg_catalog.pg_has_role(session_user, 'habitctl_member', 'MEMBER') THEN
+        RETURN NEW;  -- the owner, an admin or the daemon: trusted with ids
+    END IF;
+    BEGIN
+        v_drawn := pg_catalog.currval(v_sequence);
+    EXCEPTION WHEN object_not_in_prerequisite_state THEN  -- nothing drawn yet here
+        v_drawn := NULL;
+    END;
+    IF NEW.id IS DISTINCT FROM v_drawn THEN
+        NEW.id := pg_catalog.nextval(v_sequence);
     END IF;
     RETURN NEW;
 END $$;
