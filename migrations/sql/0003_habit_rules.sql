@@ -73,29 +73,29 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, public, pg_temp AS $$
        AND p_text !~ '[\x01-\x1f\x7f-\x9f]'
 $$;
 
--- NOT VALID: rows written before this migration are not re-read (the daemon and the views
--- treat stored rows as untrusted anyway); every new write and every edit is checked.
+-- Validated against the rows already stored: an upgrade over a row that breaks a rule stops
+-- here, naming the constraint, for the admin to fix that row first.
 ALTER TABLE public.habits
-    ADD CONSTRAINT ck_habits_action CHECK (public.habitctl_is_plain_text(action, 255)) NOT VALID,
-    ADD CONSTRAINT ck_habits_place CHECK (public.habitctl_is_plain_text(place, 255)) NOT VALID,
+    ADD CONSTRAINT ck_habits_action CHECK (public.habitctl_is_plain_text(action, 255)),
+    ADD CONSTRAINT ck_habits_place CHECK (public.habitctl_is_plain_text(place, 255)),
     ADD CONSTRAINT ck_habits_reward
-        CHECK (reward IS NULL OR public.habitctl_is_plain_text(reward, 255)) NOT VALID,
-    ADD CONSTRAINT ck_habits_time CHECK ("time" < '24:00'::time) NOT VALID,
+        CHECK (reward IS NULL OR public.habitctl_is_plain_text(reward, 255)),
+    ADD CONSTRAINT ck_habits_time CHECK ("time" < '24:00'::time),
     ADD CONSTRAINT ck_habits_r4
-        CHECK (NOT is_pleasant OR (reward IS NULL AND linked_habit_id IS NULL)) NOT VALID,
+        CHECK (NOT is_pleasant OR (reward IS NULL AND linked_habit_id IS NULL)),
     ADD CONSTRAINT ck_habits_r6
-        CHECK (is_pleasant OR ((reward IS NOT NULL) <> (linked_habit_id IS NOT NULL))) NOT VALID,
+        CHECK (is_pleasant OR ((reward IS NOT NULL) <> (linked_habit_id IS NOT NULL))),
     ADD CONSTRAINT ck_habits_next_reminder_at CHECK (next_reminder_at IS NULL OR
-        next_reminder_at BETWEEN '2000-01-01 00:00+00' AND '2200-01-01 00:00+00') NOT VALID,
+        next_reminder_at BETWEEN '2000-01-01 00:00+00' AND '2200-01-01 00:00+00'),
     ADD CONSTRAINT ck_habits_link_not_self
-        CHECK (linked_habit_id IS DISTINCT FROM id) NOT VALID;
+        CHECK (linked_habit_id IS DISTINCT FROM id);
 ALTER TABLE public.completions ADD CONSTRAINT ck_completions_local_date
-    CHECK (local_date BETWEEN '2000-01-01' AND '2200-01-01') NOT VALID;
+    CHECK (local_date BETWEEN '2000-01-01' AND '2200-01-01');
 ALTER TABLE public.user_contacts
     ADD CONSTRAINT ck_user_contacts_email
-        CHECK (email IS NULL OR public.habitctl_is_plain_text(email, 255)) NOT VALID,
+        CHECK (email IS NULL OR public.habitctl_is_plain_text(email, 255)),
     ADD CONSTRAINT ck_user_contacts_telegram_username CHECK (telegram_username IS NULL
-        OR public.habitctl_is_plain_text(telegram_username, 64)) NOT VALID;
+        OR public.habitctl_is_plain_text(telegram_username, 64));
 
 -- A time zone PostgreSQL itself knows by its IANA name.
 CREATE FUNCTION public.habitctl_check_timezone() RETURNS trigger
@@ -229,7 +229,7 @@ CREATE TRIGGER telegram_link_codes_quota AFTER INSERT ON public.telegram_link_co
     FOR EACH STATEMENT EXECUTE FUNCTION public.habitctl_enforce_link_code_quota();
 
 ALTER TABLE public.telegram_link_codes ADD CONSTRAINT ck_telegram_link_codes_expires_at
-    CHECK (expires_at < '2200-01-01 00:00+00') NOT VALID;
+    CHECK (expires_at < '2200-01-01 00:00+00');
 
 REVOKE ALL ON FUNCTION public.habitctl_generated_id(),
     public.habitctl_check_timezone(), public.habitctl_check_link(),
