@@ -67,7 +67,13 @@ def _postgres_session(admin_url: str, username: str, timezone: str) -> str:
     """Register through `registrations` (as `habitctl register` does) and add a session
     role directly (as `habitctl_open_session` would): the token `<role>.<secret>`."""
     url = make_url(admin_url)
-    conn = psycopg2.connect(host=url.host, port=url.port, user=url.username, dbname=url.database)
+    conn = psycopg2.connect(
+        host=url.host,
+        port=url.port,
+        user=url.username,
+        password=url.password,
+        dbname=url.database,
+    )
     try:
         with conn, conn.cursor() as cursor:
             cursor.execute("SELECT habitctl_member_role(%s)", (username,))
