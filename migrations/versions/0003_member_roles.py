@@ -28,15 +28,11 @@ UPGRADE_FILES = ("0003_roles.sql", "0003_identity.sql", "0003_habit_rules.sql", 
 
 
 def _execute_file(name: str) -> None:
-    """A .sql file straight to the driver: function bodies hold `%` and `:`."""
-    cursor = op.get_bind().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute((SQL / name).read_text())
-    finally:
-        cursor.close()
+    _execute_raw((SQL / name).read_text())
 
 
 def _execute_raw(sql: str) -> None:
+    """Straight to the driver, without parameters: function bodies hold `%` and `:`."""
     cursor = op.get_bind().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(sql)
