@@ -479,7 +479,9 @@ def main(argv: list[str] | None = None) -> int:
                     "warning",
                 ],
                 {
-                    "BENCH_PG_DSN": f"postgresql://{api_user}@127.0.0.1:{cluster.port}/{DATABASE}",
+                    "BENCH_PG_DSN": cluster.url(DATABASE, user=api_user).replace(
+                        "postgresql+psycopg2://", "postgresql://"
+                    ),
                     "PYTHONPATH": str(REPO_ROOT),
                 },
                 ceiling_port,
