@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, inspect, text
 
-from tests.pg import PostgresCluster, find_binaries
+from tests.pg import ROLE_PASSWORDS, PostgresCluster, find_binaries
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATABASE = "bench"
@@ -50,7 +50,7 @@ def migrated_engine(cluster: PostgresCluster) -> Engine:
     except ImportError:  # before least-privilege roles: migrate as the superuser
         upgrade(admin)
         return admin
-    ensure_roles(admin)
+    ensure_roles(admin, ROLE_PASSWORDS)
     owner = create_engine(cluster.url(DATABASE, user="habitctl_owner"))
     try:
         upgrade(owner)

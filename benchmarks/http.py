@@ -87,12 +87,13 @@ def habitctl_serve(name: str, api_url: str, work: Path, package_root: Path | Non
     return start(name, argv, env, port, work)
 
 
-def ceiling_server(api_user: str, pg_port: int, work: Path) -> Server:
+def ceiling_server(api_url: str, work: Path) -> Server:
+    """The asyncpg/Starlette ceiling, reading as the same role (and password) as habitctl."""
     port = free_port()
     argv = [str(BIN / "python"), "-m", "uvicorn", "benchmarks.ceiling_app:app"]
     argv += ["--port", str(port), "--no-access-log", "--log-level", "warning"]
     env = {
-        "BENCH_PG_DSN": f"postgresql://{api_user}@127.0.0.1:{pg_port}/{DATABASE}",
+        "BENCH_PG_DSN": api_url.replace("postgresql+psycopg2://", "postgresql://"),
         "PYTHONPATH": str(REPO_ROOT),
     }
     return start("ceiling", argv, env, port, work)
@@ -173,9 +174,8 @@ def main(argv: list[str] | None = None) -> int:
 
             # Every server reads as the endpoint's own role (row-level security included).
             api_url = role_url(cluster, "habitctl_api")
-            api_user = str(make_url(api_url).username)
             habitctl = habitctl_serve("habitctl", api_url, work, None)
-            ceiling = ceiling_server(api_user, cluster.port, work)
+            ceiling = ceiling_server(api_url, work)
             servers += [habitctl, ceiling]
             if args.before is not None:
                 servers.append(habitctl_serve("before", api_url, work, args.before.resolve()))
@@ -191,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
                 drf_env = {
                     "BENCH_PG_PORT": str(cluster.port),
                     "BENCH_PG_DB": DATABASE,
-                    "BENCH_PG_USER": api_user,
+                    "BENCH_PG_USER": str(make_url(api_url).username),
+                    "BENCH_PG_PASSWORD": str(make_url(api_url).password or ""),
                 }
                 drf = start("drf", drf_command(drf_bin, site, port), drf_env, port, work)
                 servers.append(drf)

@@ -67,6 +67,7 @@ settings.configure(
         "ENGINE": "django.db.backends.postgresql",
         "HOST": "127.0.0.1", "PORT": os.environ["BENCH_PG_PORT"],
         "NAME": os.environ["BENCH_PG_DB"], "USER": os.environ["BENCH_PG_USER"],
+        "PASSWORD": os.environ.get("BENCH_PG_PASSWORD", ""),
         "CONN_MAX_AGE": None,
     }},
     USE_TZ=True,

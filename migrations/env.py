@@ -30,6 +30,9 @@ def _become_owner(connection: Connection) -> None:
     """
     if connection.dialect.name != "postgresql":
         return
+    # A member's open INSERT must not turn a migration's wait for its lock into a queue
+    # that freezes everyone behind it: give up after a while instead, and say so.
+    connection.exec_driver_sql("SET LOCAL lock_timeout = '10s'")
     can = connection.execute(
         text(
             "SELECT current_user <> :owner AND EXISTS (SELECT FROM pg_roles WHERE rolname = "

@@ -38,9 +38,10 @@ def login_role_database(cluster: PostgresCluster | None) -> tuple[str, str]:
     database = fresh_postgres_database(cluster).rsplit("/", 1)[1]
     assert cluster is not None
     role = f"api_{database}"
-    cluster.execute(f"CREATE ROLE {role} LOGIN")
+    password = "api-outage-password"  # non-superusers authenticate with SCRAM (tests/pg.py)
+    cluster.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
     cluster.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}", database)
-    return cluster.url(database, user=role), role
+    return cluster.url(database, user=role, password=password), role
 
 
 def add_public(cli: Cli, action: str, *options: str) -> dict[str, Any]:

@@ -14,11 +14,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from habitctl.storage.engine import make_engine, make_sessionmaker
 from habitctl.storage.migrate import upgrade
-from habitctl.storage.roles import ensure_roles
+from habitctl.storage.roles import ensure_roles, secure_database
+from tests.attack import World
 from tests.cli import Cli
 from tests.daemon_harness import DaemonProcess, Start
 from tests.fakebot import FakeBotAPI
-from tests.pg import PostgresCluster, find_binaries, missing_postgres
+from tests.pg import ROLE_PASSWORDS, PostgresCluster, find_binaries, missing_postgres, role_url
 
 BACKENDS = ["sqlite", "postgresql"]
 _TEMPLATE = "habitctl_template"
@@ -58,9 +59,9 @@ def pg_cluster() -> Iterator[PostgresCluster | None]:
         cluster.start()
         cluster.execute(f"CREATE DATABASE {_TEMPLATE}")
         admin = make_engine(cluster.url(_TEMPLATE))
-        ensure_roles(admin)  # as `habitctl db roles` does
+        ensure_roles(admin, ROLE_PASSWORDS)  # as `habitctl db roles` does
         admin.dispose()
-        owner = make_engine(cluster.url(_TEMPLATE, user="habitctl_owner"))
+        owner = make_engine(role_url(cluster.url(_TEMPLATE), "habitctl_owner"))
         upgrade(owner)  # as `habitctl db upgrade` does, as the owner role
         owner.dispose()
         yield cluster
@@ -82,6 +83,13 @@ def fresh_postgres_database(cluster: PostgresCluster | None) -> str:
         missing_postgres()
     name = f"t{os.getpid()}_{next(_counter)}"
     cluster.execute(f"CREATE DATABASE {name} TEMPLATE {_TEMPLATE}")
+    # A database's own rights are not copied from its template.
+    admin = make_engine(cluster.url(name))
+    try:
+        with admin.begin() as conn:
+            secure_database(conn, name)
+    finally:
+        admin.dispose()
     return cluster.url(name)
 
 
@@ -179,11 +187,19 @@ def own_cluster() -> Iterator[PostgresCluster]:
         cluster.start()
         cluster.execute("CREATE DATABASE habitctl")
         admin = make_engine(cluster.url("habitctl"))
-        ensure_roles(admin)  # as the shared cluster is set up: roles, then the owner migrates
+        ensure_roles(admin, ROLE_PASSWORDS)  # as the shared cluster: roles, then the owner
         admin.dispose()
-        owner = make_engine(cluster.url("habitctl", user="habitctl_owner"))
+        owner = make_engine(role_url(cluster.url("habitctl"), "habitctl_owner"))
         upgrade(owner)
         owner.dispose()
         yield cluster
     finally:
         cluster.remove()
+
+
+@pytest.fixture
+def world(cli: Cli) -> Iterator[World]:
+    """Alice and Bob with habits, for the attack suites (tests/attack.py)."""
+    found = World(cli)
+    yield found
+    found.close()

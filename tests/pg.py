@@ -19,6 +19,17 @@ from typing import NoReturn
 
 import psycopg2
 
+# What the suite's service roles authenticate with (scram-sha-256 over TCP, like production);
+# `postgres`, the superuser the fixtures use, stays trusted.
+ROLE_PASSWORDS = {
+    "habitctl_owner": "owner-test-password",
+    "habitctl_cli": "gate-test-password",
+    "habitctl_daemon": "daemon-test-password",
+    "habitctl_api": "api-test-password",
+}
+# Every failed authentication waits this long server-side (auth_delay), short for tests.
+AUTH_DELAY_MS = 150
+
 
 def find_binaries() -> Path | None:
     """The directory holding initdb/pg_ctl, or None when PostgreSQL is not installed."""
@@ -71,12 +82,23 @@ class PostgresCluster:
             "--locale",
             "C",
         )
+        # As a shared server would be set up: every role but the fixtures' superuser proves
+        # its password with SCRAM over TCP.
+        hba = self.datadir / "pg_hba.conf"
+        hba.write_text(
+            "local all postgres trust\n"
+            "host all postgres 127.0.0.1/32 trust\n"
+            "host all all 127.0.0.1/32 scram-sha-256\n"
+        )
+        if self.as_root:
+            shutil.chown(hba, "postgres", "postgres")
 
     def start(self) -> None:
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-            "-c max_connections=200"
+            "-c max_connections=200 -c shared_preload_libraries=auth_delay "
+            f"-c auth_delay.milliseconds={AUTH_DELAY_MS}"
         )
         self._run(
             "pg_ctl",
@@ -99,6 +121,8 @@ class PostgresCluster:
         shutil.rmtree(self.root, ignore_errors=True)
 
     def url(self, dbname: str = "postgres", user: str = "postgres", password: str = "") -> str:
+        """A SQLAlchemy URL; habitctl's service roles get their test password by default."""
+        password = password or ROLE_PASSWORDS.get(user, "")
         auth = f"{user}:{password}" if password else user
         return f"postgresql+psycopg2://{auth}@127.0.0.1:{self.port}/{dbname}"
 
@@ -125,14 +149,15 @@ class PostgresCluster:
 
 
 def role_url(url: str, role: str) -> str:
-    """The same database as another PostgreSQL role (the suite's clusters trust local logins);
-    SQLite URLs are returned as they are: SQLite has no roles."""
+    """The same database as one of habitctl's service roles, with its password; SQLite URLs
+    are returned as they are: SQLite has no roles."""
     from sqlalchemy.engine import make_url
 
     parsed = make_url(url)
     if parsed.get_backend_name() != "postgresql":
         return url
-    return parsed.set(username=role, password=None).render_as_string(hide_password=False)
+    password = ROLE_PASSWORDS.get(role)
+    return parsed.set(username=role, password=password).render_as_string(hide_password=False)
 
 
 def missing_postgres() -> NoReturn:

@@ -8,7 +8,8 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine, func, select, update
+import pytest
+from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.orm import Session as DbSession
 
 from habitctl.cli.exitcodes import ExitCode
@@ -17,6 +18,8 @@ from tests.cli import PASSWORD, Cli
 from tests.users import logged_in
 
 LOGIN_HINT = "run `habitctl login`"
+SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+POSTGRES_ONLY = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
 
 def register(cli: Cli, username: str, password: str = PASSWORD, *args: str):  # type: ignore[no-untyped-def]
@@ -27,10 +30,11 @@ def login(cli: Cli, username: str, password: str = PASSWORD, *args: str):  # typ
     return cli("login", "--username", username, "--password-stdin", *args, input=password + "\n")
 
 
-def stored_token(cli: Cli) -> str:
+def stored_token(cli: Cli, username: str | None = None) -> str:
+    """The token the CLI keeps for `username` (default: the Cli's own user)."""
     tokens = json.loads((Path(cli.env["HABITCTL_STATE_DIR"]) / "tokens.json").read_text())
-    (token,) = tokens.values()
-    return str(token)
+    (mine,) = tokens.values()  # one database
+    return str(mine[username or cli.username])
 
 
 def user_count(engine: Engine) -> int:
@@ -64,6 +68,9 @@ def test_register_refuses_a_short_password(cli: Cli, engine: Engine) -> None:
     assert user_count(engine) == 0
 
 
+# SQLite is single-trust: a taken name is said to be taken. On PostgreSQL it answers like a
+# free one (no enumeration): tests/test_attacks_login.py.
+@SQLITE_ONLY
 def test_a_taken_username_is_a_conflict_whatever_its_case(cli: Cli, engine: Engine) -> None:
     assert register(cli, "alice").exit_code == 0
     outcome = register(cli, "ALICE", "another password")
@@ -72,6 +79,20 @@ def test_a_taken_username_is_a_conflict_whatever_its_case(cli: Cli, engine: Engi
     assert user_count(engine) == 1
 
 
+def role_passwords(engine: Engine, kind: str) -> list[tuple[str, str, datetime | None]]:
+    """PostgreSQL: (role, stored password, valid until) of every member or session role."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT a.rolname, a.rolpassword, a.rolvaliduntil FROM member_logins m "
+                "JOIN pg_authid a ON a.rolname = m.rolname WHERE m.kind = :kind"
+            ),
+            {"kind": kind},
+        ).all()
+    return [(row[0], row[1], row[2]) for row in rows]
+
+
+@SQLITE_ONLY
 def test_passwords_are_stored_as_argon2id_hashes(cli: Cli, engine: Engine) -> None:
     cli.signup()
     with DbSession(engine) as db:
@@ -83,6 +104,27 @@ def test_passwords_are_stored_as_argon2id_hashes(cli: Cli, engine: Engine) -> No
     assert PASSWORD not in stored
 
 
+@POSTGRES_ONLY
+def test_postgres_keeps_only_scram_verifiers_of_passwords_and_session_secrets(
+    cli: Cli, engine: Engine
+) -> None:
+    cli.signup()
+    token = stored_token(cli)
+    role, secret = token.split(".", 1)
+    assert len(secret) >= 43  # 256 bits, URL-safe base64
+    ((member, verifier, _),) = role_passwords(engine, "member")
+    ((session, session_verifier, until),) = role_passwords(engine, "session")
+    assert session == role
+    for stored in (verifier, session_verifier):
+        assert re.fullmatch(r"SCRAM-SHA-256\$4096:[^$]+\$[^:]+:.+", stored)
+        assert PASSWORD not in stored
+        assert secret not in stored
+    assert until is not None
+    assert timedelta(days=29) < until - datetime.now(UTC) <= timedelta(days=30)
+    assert "alice" not in member  # role names carry no username
+
+
+@SQLITE_ONLY
 def test_only_the_sha256_digest_of_the_session_token_is_stored(cli: Cli, engine: Engine) -> None:
     cli.signup()
     token = stored_token(cli)
@@ -123,8 +165,11 @@ def test_logout_revokes_the_session_and_forgets_the_token(cli: Cli, engine: Engi
     cli.signup()
     token = stored_token(cli)
     assert cli.ok("logout").stdout.startswith("Logged out")
-    with DbSession(engine) as db:
-        assert db.scalars(select(Session.revoked_at)).one() is not None
+    if engine.dialect.name == "postgresql":  # the session's role is gone
+        assert role_passwords(engine, "session") == []
+    else:
+        with DbSession(engine) as db:
+            assert db.scalars(select(Session.revoked_at)).one() is not None
     assert token not in (Path(cli.env["HABITCTL_STATE_DIR"]) / "tokens.json").read_text()
     after = cli("list")
     assert after.exit_code == ExitCode.AUTHENTICATION
@@ -166,7 +211,12 @@ def test_an_expired_session_asks_to_log_in_again(cli: Cli, engine: Engine) -> No
     cli.signup()
     cli.add("stretch", "--at", "07:00", "--place", "home", "--reward", "tea")
     with DbSession(engine) as db, db.begin():
-        db.execute(update(Session).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+        if engine.dialect.name == "postgresql":  # PostgreSQL checks VALID UNTIL itself
+            (role,) = [name for name, _, _ in role_passwords(engine, "session")]
+            db.execute(text(f"ALTER ROLE \"{role}\" VALID UNTIL '2000-01-01'"))
+        else:
+            expired = datetime.now(UTC) - timedelta(seconds=1)
+            db.execute(update(Session).values(expires_at=expired))
     outcome = cli("list")
     assert outcome.exit_code == ExitCode.AUTHENTICATION
     assert "expired" in outcome.stderr
@@ -188,6 +238,9 @@ def test_unknown_user_and_wrong_password_get_the_same_error(cli: Cli) -> None:
     assert huge.stderr == wrong.stderr
 
 
+# PostgreSQL has no lock-out (anyone could lock anyone out): its own authentication and
+# auth_delay pace guesses instead, tests/test_attacks_login.py.
+@SQLITE_ONLY
 def test_five_failures_lock_the_username_for_15_minutes(cli: Cli, engine: Engine) -> None:
     assert register(cli, "alice").exit_code == 0
     for _ in range(5):
@@ -209,6 +262,7 @@ def test_five_failures_lock_the_username_for_15_minutes(cli: Cli, engine: Engine
     assert login(cli, "alice").exit_code == 0
 
 
+@SQLITE_ONLY
 def test_four_failures_do_not_lock_and_a_success_resets_the_count(cli: Cli) -> None:
     assert register(cli, "alice").exit_code == 0
     for _ in range(4):

@@ -79,6 +79,15 @@ def _secrets(cli: Cli) -> set[str]:
         ).all()
         verifiers = conn.execute(select(UserCredentials.password_hash)).scalars().all()
         sessions = conn.execute(select(Session.token_digest)).scalars().all()
+        if engine.dialect.name == "postgresql":  # PostgreSQL keeps them as login roles
+            roles = conn.execute(
+                text(
+                    "SELECT m.kind, m.rolname, a.rolpassword FROM member_logins m "
+                    "JOIN pg_authid a ON a.rolname = m.rolname"
+                )
+            ).all()
+            verifiers = [row.rolpassword for row in roles]
+            sessions = [row.rolname for row in roles if row.kind == "session"]
     engine.dispose()
     found = {PASSWORD, "PRIVATE", *sessions, *verifiers}
     for contact in contacts:

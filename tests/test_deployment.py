@@ -30,7 +30,7 @@ from sqlalchemy.engine import make_url
 from tests.api import add_public
 from tests.cli import Cli
 from tests.fakebot import FakeBotAPI
-from tests.pg import PostgresCluster, free_port, missing_postgres
+from tests.pg import ROLE_PASSWORDS, PostgresCluster, free_port, missing_postgres
 from tests.test_api_serve import running, wait_until_healthy
 from tests.users import logged_in
 
@@ -307,6 +307,10 @@ def compose_env(pg_cluster: PostgresCluster | None, isolated_environment: Path) 
     if pg_cluster is None:
         missing_postgres()
     env = {**env_example(), "TELEGRAM_BOT_TOKEN": "123:abc"}
+    # Roles are cluster-wide and this cluster is shared with the other tests: `migrate` sets
+    # the roles' passwords, so it is given the ones the suite's fixtures use.
+    for role in ("owner", "cli", "daemon", "api"):
+        env[f"{role.upper()}_DB_PASSWORD"] = ROLE_PASSWORDS[f"habitctl_{role}"]
     database = f"{env['POSTGRES_DB']}_{os.getpid()}_{free_port()}"
     pg_cluster.execute(
         "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = "

@@ -23,11 +23,11 @@ from habitctl.cli.exitcodes import ExitCode
 from habitctl.cli.progress_view import habit_report
 from habitctl.core import streaks
 from habitctl.core.schemas import HabitCreate
-from habitctl.services import accounts, progress
+from habitctl.services import progress
 from habitctl.services.habits import create_habit, mark_done
 from habitctl.storage.engine import transaction
-from habitctl.storage.models import Completion, User
-from tests.cli import PASSWORD, Cli
+from habitctl.storage.models import Completion, User, UserContact
+from tests.cli import Cli
 from tests.users import backdate
 
 ANSI = re.compile(r"\x1b\[")
@@ -48,7 +48,12 @@ def signup_in(cli: Cli, zone: str) -> Cli:
 
 
 def _user(db: Session, zone: str, created: datetime) -> User:
-    return accounts.register(db, "alice", PASSWORD, zone, created)
+    """A user created at `created` (the admin's session writes the rows directly)."""
+    user = User(username="alice", timezone=zone, created_at=created)
+    db.add(user)
+    db.flush()
+    db.add(UserContact(user_id=user.id))
+    return user
 
 
 def _today(factory: sessionmaker[Session], user_id: int, now: datetime) -> tuple[date, dict]:

@@ -29,20 +29,30 @@ def _username(given: str | None) -> str:
     return str(typer.prompt("Username"))
 
 
-def _password(from_stdin: bool, *, confirm: bool) -> str:
+def _password(from_stdin: bool, *, new: bool) -> str:
+    """The password from standard input or a terminal; a new one is checked, then asked
+    again, so a too-short or blank one is refused before the second prompt."""
     from habitctl.errors import InvalidInput
+    from habitctl.services.accounts import check_new_password
 
     if from_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
         if not password:
             raise InvalidInput("no password on standard input", field="password")
-        return password
-    if not sys.stdin.isatty():
+    elif not sys.stdin.isatty():
         raise InvalidInput(
             "no terminal to ask for the password: pipe it in with --password-stdin",
             field="password",
         )
-    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=confirm))
+    else:
+        password = str(typer.prompt("Password", hide_input=True))
+    if new:
+        check_new_password(password)
+        if not from_stdin and typer.prompt("Repeat the password", hide_input=True) != password:
+            raise InvalidInput(
+                "the two passwords differ: run `habitctl register` again", field="password"
+            )
+    return password
 
 
 def _user_json(user: User) -> dict[str, object]:
@@ -59,17 +69,23 @@ def register(
     ctx: typer.Context,
     username: UsernameOption = None,
     password_stdin: PasswordStdin = False,
+    timezone: Annotated[
+        str | None,
+        typer.Option("--timezone", help="IANA time zone (default: this machine's)."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create an account (the password is asked twice, without echo)."""
     with command(ctx, as_json) as rt:
-        from habitctl.core.zones import machine_zone
+        from habitctl.core.zones import machine_zone, zone
         from habitctl.services.accounts import register as register_user
 
+        if timezone is not None:
+            zone(timezone)  # before any prompt: a bad zone is refused at once
         name = _username(username)
-        password = _password(password_stdin, confirm=True)
-        with rt.transaction() as db:
-            user = register_user(db, name, password, machine_zone(), rt.now())
+        password = _password(password_stdin, new=True)
+        with rt.transaction(gate=True) as db:
+            user = register_user(db, name, password, timezone or machine_zone(), rt.now())
             data = _user_json(user)
     if as_json:
         emit_json(data)
@@ -92,13 +108,14 @@ def login(
         from habitctl.services.accounts import login as login_user
 
         name = _username(username)
-        password = _password(password_stdin, confirm=False)
-        with rt.transaction() as db:
-            result = login_user(db, name, password, rt.now())
+        password = _password(password_stdin, new=False)
+        replaces = rt.tokens.stored_for(name.strip().lower())
+        with rt.transaction(gate=True) as db:
+            result = login_user(db, name, password, rt.now(), replaces=replaces)
             if result is not None:
                 user, token = result
                 data = _user_json(user)
-        if result is None:  # the failure is committed: it counts toward the lock-out
+        if result is None:  # SQLite: the failure is committed, it counts toward the pause
             raise AuthenticationError(BAD_CREDENTIALS)
         file = rt.tokens.save(str(data["username"]), token)
         if file is not None:
@@ -116,13 +133,22 @@ def login(
 def logout(ctx: typer.Context) -> None:
     """Revoke this session and forget its token."""
     with command(ctx) as rt:
+        from habitctl.errors import AuthenticationError
         from habitctl.services.accounts import logout as logout_session
+        from habitctl.services.accounts import sweep_sessions
 
         stored = rt.tokens.load()
         if stored is not None:
-            with rt.transaction() as db:
-                logout_session(db, stored.token, rt.now())
-        rt.tokens.forget()
+            try:
+                with rt.transaction() as db:
+                    logout_session(db, stored.token, rt.now())
+            except AuthenticationError:
+                pass  # already expired or revoked: nothing left to revoke
+            rt.close()  # the session's connection goes before its role is dropped
+            with rt.transaction(gate=True) as db:
+                sweep_sessions(db)
+        if stored is None or not stored.from_environment:
+            rt.tokens.forget()
     typer.echo("Logged out." if stored else "You were not logged in.")
 
 

@@ -70,12 +70,20 @@ def main_options(
         ),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    user: Annotated[
+        str | None,
+        typer.Option(
+            "--user",
+            envvar="HABITCTL_USER",
+            help="Whose stored session to use (default: the last to log in).",
+        ),
+    ] = None,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
     ] = False,
 ) -> None:
-    ctx.obj = Runtime(config=config, database_url=database_url, debug=debug)
+    ctx.obj = Runtime(config=config, database_url=database_url, debug=debug, username=user)
     ctx.call_on_close(ctx.obj.close)
     # On a terminal a logged-in person most likely wants today's list; scripts get help.
     if ctx.invoked_subcommand is None and not (

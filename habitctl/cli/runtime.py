@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from habitctl.cli.exitcodes import ExitCode, exit_code_for
+from habitctl.errors import HabitctlError
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
-    from habitctl.cli.tokens import TokenStore
+    from habitctl.cli.tokens import StoredToken, TokenStore
     from habitctl.config import Settings
     from habitctl.storage.models import User
 
@@ -34,7 +35,12 @@ class Runtime:
     config: Path | None = None
     database_url: str | None = None
     debug: bool = False
+    username: str | None = None  # --user: whose stored session to use
     _factory: sessionmaker[Session] | None = field(default=None, repr=False)
+    _gate_factory: sessionmaker[Session] | None = field(default=None, repr=False)
+    # A stored token that is no session token: said when a command needs the user, so that
+    # an unreachable database is still reported as such first.
+    _token_error: HabitctlError | None = field(default=None, repr=False)
 
     @cached_property
     def settings(self) -> Settings:
@@ -45,43 +51,122 @@ class Runtime:
     def now(self) -> datetime:
         return datetime.now(UTC)
 
-    def session_factory(self, *, check_schema: bool = True) -> sessionmaker[Session]:
-        if self._factory is None:
+    @property
+    def on_postgres(self) -> bool:
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.settings.database_url).get_backend_name() == "postgresql"
+
+    def _session_url(self) -> str:
+        """On PostgreSQL a logged-in CLI connects as its session role; else the given URL."""
+        url = self.settings.database_url
+        if not self.on_postgres:
+            return url
+        stored = self.tokens.load()
+        if stored is None:
+            return url  # the gate: public habits, and "not logged in" from `user()`
+        from habitctl.services.member_roles import session_url
+
+        try:
+            return session_url(url, stored.token)
+        except HabitctlError:
+            self._token_error = _token_problem(stored, "is not a habitctl session token")
+            return url
+
+    def session_factory(
+        self, *, check_schema: bool = True, gate: bool = False
+    ) -> sessionmaker[Session]:
+        """The database as this member (or, with `gate`, as the shared login role)."""
+        current = self._gate_factory if gate else self._factory
+        if current is None:
             from habitctl.storage.engine import ensure_schema, make_engine, make_sessionmaker
 
-            engine = make_engine(self.settings.database_url)
+            url = self.settings.database_url if gate else self._session_url()
+            engine = make_engine(url)
             if check_schema:
-                ensure_schema(engine, auto_migrate=True)
-            self._factory = make_sessionmaker(engine)
-        return self._factory
+                try:
+                    ensure_schema(engine, auto_migrate=True)
+                except HabitctlError as error:
+                    raise self._refused_session(error) from None
+            current = make_sessionmaker(engine)
+            if gate:
+                self._gate_factory = current
+            else:
+                self._factory = current
+        return current
+
+    def _refused_session(self, error: HabitctlError) -> HabitctlError:
+        """PostgreSQL refusing a session role's secret means the session is over."""
+        from habitctl.services.member_roles import is_authentication_failure
+
+        cause = error.__cause__
+        if cause is None or not is_authentication_failure(cause):
+            return error
+        stored = self.tokens.load()
+        if stored is not None and stored.from_environment:
+            return _token_problem(stored, "holds a session that has expired or was revoked")
+        from habitctl.errors import AuthenticationError
+
+        return AuthenticationError("your session has expired or was revoked: run `habitctl login`")
 
     def close(self) -> None:
-        if self._factory is not None:
-            self._factory.kw["bind"].dispose()
-            self._factory = None
+        for factory in (self._factory, self._gate_factory):
+            if factory is not None:
+                factory.kw["bind"].dispose()
+        self._factory = self._gate_factory = None
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
+    def transaction(self, *, gate: bool = False) -> Iterator[Session]:
+        """One unit of work; `gate` for register and login, which come before any session."""
         from habitctl.storage.engine import transaction
 
-        with transaction(self.session_factory()) as db:
+        with transaction(self.session_factory(gate=gate)) as db:
             yield db
 
     @cached_property
     def tokens(self) -> TokenStore:
         from habitctl.cli.tokens import TokenStore
 
-        return TokenStore(self.settings.database_url)
+        return TokenStore(self.settings.database_url, self.username)
 
     def user(self, db: Session) -> User:
         """The logged-in user, or AuthenticationError telling how to log in."""
         from habitctl.errors import AuthenticationError
         from habitctl.services.accounts import authenticate
 
+        if self._token_error is not None:
+            raise self._token_error
         stored = self.tokens.load()
         if stored is None:
+            if self.tokens.user is not None:
+                raise AuthenticationError(
+                    f"{self.tokens.user} is not logged in here: run "
+                    f"`habitctl login --username {self.tokens.user}`",
+                    field="user",
+                )
             raise AuthenticationError("you are not logged in: run `habitctl login`")
-        return authenticate(db, stored.token, self.now())
+        try:
+            return authenticate(db, stored.token, self.now())
+        except AuthenticationError as error:
+            if stored.from_environment:
+                raise _token_problem(stored, "holds no live session") from error
+            raise
+
+
+def _token_problem(stored: StoredToken, what: str) -> HabitctlError:
+    """A session token from HABITCTL_TOKEN that does not work, named as such."""
+    from habitctl.cli.tokens import TOKEN_VARIABLE
+    from habitctl.errors import AuthenticationError
+
+    if not stored.from_environment:
+        return AuthenticationError(
+            "your stored session is damaged: run `habitctl login` to replace it"
+        )
+    return AuthenticationError(
+        f"{TOKEN_VARIABLE} {what}: unset it, or set it to a token of a live session "
+        "(run `habitctl login`)",
+        field=TOKEN_VARIABLE,
+    )
 
 
 def runtime(ctx: typer.Context) -> Runtime:
@@ -127,8 +212,6 @@ def fail(error: Exception, *, as_json: bool) -> typer.Exit:
 @contextmanager
 def command(ctx: typer.Context, as_json: bool = False) -> Iterator[Runtime]:
     rt = runtime(ctx)
-    from habitctl.errors import HabitctlError
-
     try:
         yield rt
     except (HabitctlError, UsageProblem) as error:

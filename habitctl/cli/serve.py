@@ -30,7 +30,7 @@ def serve(
 
         # The same check as every command: exit 7 with "run `habitctl db upgrade`" if the
         # schema is behind (an embedded SQLite file is migrated, as on first use).
-        rt.session_factory()
+        rt.session_factory(gate=True)  # the URL as given: the API's own role
         rt.close()
         settings = rt.settings
 

@@ -1,8 +1,10 @@
-"""Accounts: registration, argon2id password verifiers, session tokens, lock-out, profiles.
+"""Accounts: registration, login, sessions, profiles.
 
-On PostgreSQL every step that touches credentials or sessions runs inside the database's
-SECURITY DEFINER functions (migration 0002, docs/security.md), because the CLI's role may
-not read them; on SQLite, the single-trust embedded default, the same steps run here.
+On PostgreSQL, PostgreSQL authenticates members itself (`member_roles`, docs/security.md):
+members and sessions are login roles, guesses are delayed by the server and nothing can
+lock an owner out. On SQLite, the single-trust embedded default, passwords are argon2id
+verifiers, sessions are SHA-256 digests of their tokens, and five failures in 15 minutes
+pause a name's logins.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from habitctl.core import passwords
 from habitctl.core.schemas import AccountCreate, normalise_username, validate
@@ -27,7 +30,6 @@ LOCKOUT_FAILURES = 5
 LOCKOUT_WINDOW = timedelta(minutes=15)
 MAX_USERNAME = 32
 BAD_CREDENTIALS = "unknown username or wrong password"
-LOCKED_OUT = "HC423"  # the SQLSTATE habitctl_login() raises for a locked-out name
 
 
 def token_digest(token: str) -> str:
@@ -35,7 +37,7 @@ def token_digest(token: str) -> str:
 
 
 def _in_database(db: DbSession) -> bool:
-    """Whether credentials are checked by the database (PostgreSQL) rather than here."""
+    """Whether PostgreSQL authenticates members itself, rather than this module (SQLite)."""
     return db.get_bind().dialect.name == "postgresql"
 
 
@@ -43,23 +45,33 @@ def _taken(username: str) -> Conflict:
     return Conflict(f"username {username!r} is taken: choose another", field="username")
 
 
+def check_new_password(password: str) -> None:
+    """At least 8 characters, and not only spaces."""
+    if len(password) < 8 or len(password) > 1024:
+        raise InvalidInput("password must be 8 to 1024 characters long", field="password")
+    if not password.strip():
+        raise InvalidInput(
+            "password must not be blank: use at least 8 characters, not only spaces",
+            field="password",
+        )
+
+
 def register(db: DbSession, username: str, password: str, timezone: str, now: datetime) -> User:
     account = validate(AccountCreate, {"username": username, "password": password})
+    check_new_password(account.password)
     zone(timezone)
-    verifier = passwords.new_verifier(account.password)
     if _in_database(db):
-        try:
-            user_id = db.scalar(
-                select(func.habitctl_register(account.username, verifier, timezone))
-            )
-        except IntegrityError as exc:
-            raise _taken(account.username) from exc
-        # Until it logs in the new user is invisible to the CLI's role, so it is not loaded
-        # back: the known row is attached as it is, and never inserted twice.
-        user = User(id=user_id, username=account.username, timezone=timezone, created_at=now)
+        from habitctl.services import member_roles
+
+        # A taken name answers like a free one (no enumeration); its owner is unaffected.
+        member_roles.register(db, account.username, account.password, timezone)
+        # Until it logs in the new user is invisible to the gate role, so it is not loaded
+        # back: the row as asked for is attached, never inserted.
+        user = User(id=0, username=account.username, timezone=timezone, created_at=now)
         make_transient_to_detached(user)
-        db.add(user)
+        set_committed_value(user, "contact", None)
         return user
+    verifier = passwords.new_verifier(account.password)
     user = User(username=account.username, timezone=timezone, created_at=now)
     db.add(user)
     try:
@@ -80,27 +92,22 @@ def _locked_out(username: str, until: datetime) -> AuthenticationError:
     )
 
 
-def login(db: DbSession, username: str, password: str, now: datetime) -> tuple[User, str] | None:
+def login(
+    db: DbSession, username: str, password: str, now: datetime, *, replaces: str | None = None
+) -> tuple[User, str] | None:
     """Check the credentials and open a session: the user and the new token.
 
-    None for bad credentials, after recording the failure: the caller commits it (it counts
-    toward the lock-out), then reports the failure. A locked-out name raises.
+    None for bad credentials. On SQLite the failure is recorded first: the caller commits it
+    (it counts toward the pause), then reports the failure; a paused name raises. On
+    PostgreSQL the server answers and delays a wrong password itself. `replaces` is the token
+    this client held for the same user, whose session the new one replaces.
     """
     username = normalise_username(username)
-    token = secrets.token_urlsafe(32)  # 256 bits; only its SHA-256 digest is stored
     if _in_database(db):
-        if len(username) > MAX_USERNAME:  # no account can have it: nothing to check or lock
-            return None
-        parameters = db.scalar(select(func.habitctl_login_parameters(username)))
-        proof = passwords.derive_proof(password, str(parameters))
-        try:
-            user_id = db.scalar(select(func.habitctl_login(username, proof, token)))
-        except DBAPIError as exc:
-            if getattr(exc.orig, "pgcode", None) == LOCKED_OUT:
-                detail = exc.orig.diag.message_detail  # type: ignore[union-attr]
-                raise _locked_out(username, datetime.fromisoformat(detail)) from None
-            raise
-        return None if user_id is None else (authenticate(db, token, now), token)
+        from habitctl.services import member_roles
+
+        return member_roles.login(db, username[: MAX_USERNAME + 1], password, replaces)
+    token = secrets.token_urlsafe(32)  # 256 bits; only its SHA-256 digest is stored
     until = _locked_until(db, username, now)
     if until is not None:
         raise _locked_out(username, until)
@@ -146,11 +153,10 @@ def _locked_until(db: DbSession, username: str, now: datetime) -> datetime | Non
 def authenticate(db: DbSession, token: str, now: datetime) -> User:
     """The user owning a live session token.
 
-    On PostgreSQL the token is set for this transaction only, and the database's
-    `habitctl_me()` — which every row policy calls — decides who that is.
+    On PostgreSQL the connection itself is the session (its role, authenticated by the
+    server), and the database's `habitctl_me()` — which every row policy calls — maps it.
     """
     if _in_database(db):
-        db.execute(select(func.set_config("habitctl.token", token, True)))
         user = db.scalar(select(User).where(User.id == func.habitctl_me()))
     else:
         user = db.scalar(
@@ -168,12 +174,23 @@ def authenticate(db: DbSession, token: str, now: datetime) -> User:
 
 
 def logout(db: DbSession, token: str, now: datetime) -> None:
+    """Revoke the session; on PostgreSQL `db` must be that session's own connection."""
     if _in_database(db):
-        db.execute(select(func.habitctl_logout(token)))
+        from habitctl.services import member_roles
+
+        member_roles.logout(db)
         return
     session = db.scalar(select(Session).where(Session.token_digest == token_digest(token)))
     if session is not None and session.revoked_at is None:
         session.revoked_at = now
+
+
+def sweep_sessions(db: DbSession) -> None:
+    """PostgreSQL: drop the roles of retired sessions (they cannot drop themselves)."""
+    if _in_database(db):
+        from habitctl.services import member_roles
+
+        member_roles.sweep(db)
 
 
 def contact(user: User) -> UserContact:

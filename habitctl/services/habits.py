@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
@@ -230,6 +230,12 @@ def update_habit(
 def delete_habit(db: Session, owner: User, habit_id: int) -> None:
     habit = get_own(db, owner, habit_id, lock=True)
     refuse_if_linked(db, habit, "deleted")
+    if db.get_bind().dialect.name == "postgresql":
+        # Members hold no DELETE on the table (it would let them LOCK it): a definer
+        # function deletes their own habit, checking R8 again under its row lock.
+        db.execute(select(func.habitctl_delete_habit(habit_id)))
+        db.expunge(habit)
+        return
     db.delete(habit)
     try:
         db.flush()
@@ -298,8 +304,7 @@ def _record(
         return existing, False
     if kind == DONE:  # done after all on a day skipped: the better record wins
         # Replaced, not updated: members may add and remove their days, never rewrite one.
-        db.delete(existing)
-        db.flush()
+        delete_completion(db, existing)
         completion = Completion(
             habit_id=habit.id, local_date=day, source=source, kind=kind, created_at=now
         )
@@ -311,6 +316,19 @@ def _record(
         f"To change it, run `habitctl undo {habit.id} --date {day}` first",
         field="date",
     )
+
+
+def delete_completion(db: Session, completion: Completion) -> None:
+    """Remove one recorded day. On PostgreSQL members hold no DELETE on the table (it would let
+    them LOCK it), so a definer function removes their own row."""
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(
+            select(func.habitctl_delete_completion(completion.habit_id, completion.local_date))
+        )
+        db.expunge(completion)
+        return
+    db.delete(completion)
+    db.flush()
 
 
 def mark_done(
@@ -342,6 +360,5 @@ def undo_day(
     if existing is None:
         return day, None
     kind = existing.kind
-    db.delete(existing)
-    db.flush()
+    delete_completion(db, existing)
     return day, kind

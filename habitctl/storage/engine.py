@@ -104,13 +104,21 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 @contextmanager
 def translate_db_errors(factory: sessionmaker[Session] | Engine) -> Iterator[None]:
-    """Turn "the database cannot be used" into StorageError; leave domain errors alone."""
+    """Turn "the database cannot be used" into StorageError, and the database's refusals of
+    habitctl's rules into the domain errors the same rules give in Python."""
     try:
         yield
     except OperationalError as exc:
         bind = factory if isinstance(factory, Engine) else factory.kw["bind"]
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         raise StorageError(_storage_advice(bind, reason)) from exc
+    except DBAPIError as exc:
+        from habitctl.storage.db_errors import domain_error
+
+        error = domain_error(exc)
+        if error is None:
+            raise
+        raise error from exc
 
 
 def _storage_advice(bind: Engine, reason: str) -> str:

@@ -33,6 +33,11 @@ NAMING_CONVENTION = {
 }
 
 
+# Ids members create rows with are bigint on PostgreSQL (generated, never chosen: migration
+# 0003); SQLite keeps INTEGER, the only type that makes a primary key its rowid.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -127,7 +132,7 @@ class Habit(Base):
         Index("uq_habits_user_id_uid", "user_id", "uid", unique=True),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     action: Mapped[str] = mapped_column(String(255))
     place: Mapped[str] = mapped_column(String(255))
@@ -137,7 +142,7 @@ class Habit(Base):
     is_pleasant: Mapped[bool] = mapped_column(Boolean, default=False)
     reward: Mapped[str | None] = mapped_column(String(255))
     linked_habit_id: Mapped[int | None] = mapped_column(
-        ForeignKey("habits.id", ondelete="RESTRICT"), index=True
+        BigId, ForeignKey("habits.id", ondelete="RESTRICT"), index=True
     )
     is_public: Mapped[bool] = mapped_column(Boolean, default=False)
     next_reminder_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -168,8 +173,8 @@ class Completion(Base):
         CheckConstraint("kind IN ('done', 'skipped')", name="kind"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    habit_id: Mapped[int] = mapped_column(ForeignKey("habits.id", ondelete="CASCADE"))
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    habit_id: Mapped[int] = mapped_column(BigId, ForeignKey("habits.id", ondelete="CASCADE"))
     local_date: Mapped[date] = mapped_column(Date)
     source: Mapped[str] = mapped_column(String(16), default="cli")
     # "done", or "skipped": a day off on purpose that neither breaks nor extends a streak.
@@ -188,7 +193,7 @@ class ReminderDelivery(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    habit_id: Mapped[int] = mapped_column(ForeignKey("habits.id", ondelete="CASCADE"))
+    habit_id: Mapped[int] = mapped_column(BigId, ForeignKey("habits.id", ondelete="CASCADE"))
     occurrence_at: Mapped[datetime] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(16))  # "sent" or "skipped"
     chat_id: Mapped[int | None] = mapped_column(BigInteger)
@@ -229,7 +234,7 @@ class TelegramLinkCode(Base):
 
     __tablename__ = "telegram_link_codes"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     code_digest: Mapped[str] = mapped_column(String(64), unique=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -249,17 +254,6 @@ class SendSlot(Base):
     next_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class DaemonLeader(Base):
-    """One row whose lock (`SELECT … FOR UPDATE`) elects the replica that polls Telegram.
-
-    Only the daemon's role may touch it, so no member can take or block the election.
-    """
-
-    __tablename__ = "daemon_leader"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-
-
 class AppState(Base):
     """Small shared facts, such as the bot's username learnt by the daemon."""
 
@@ -276,3 +270,46 @@ class AppSecret(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class MemberLogin(Base):
+    """PostgreSQL: which login role (a member's, or one session's) is which user.
+
+    Only definer functions read it; `habitctl_me()` maps `session_user` through it. Unused
+    on SQLite, where sessions are rows of `sessions`.
+    """
+
+    __tablename__ = "member_logins"
+    __table_args__ = (CheckConstraint("kind IN ('member', 'session')", name="kind"),)
+
+    rolname: Mapped[str] = mapped_column(String(63), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))  # "member" (password) or "session"
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Registration(Base):
+    """PostgreSQL: where `habitctl register` COPYs its request; a trigger makes the account
+    and keeps no row (COPY data, unlike SQL text, never shows in pg_stat_activity)."""
+
+    __tablename__ = "registrations"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    verifier: Mapped[str] = mapped_column(Text)
+    timezone: Mapped[str] = mapped_column(String(64))
+
+
+class DaemonLeader(Base):
+    """The daemon's leader election: one row, locked by the replica that polls updates.
+
+    Only habitctl_daemon may read or lock it, unlike an advisory key, which any role can take.
+    """
+
+    __tablename__ = "daemon_leader"
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    holder: Mapped[str | None] = mapped_column(String(255))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -7,8 +7,7 @@ Create Date: 2026-12-02
 A replica claims due habits by leasing them (who, until when) and commits before it sends,
 so no transaction spans a send; an expired lease makes the habit due again. A habit that
 cannot be handled (a bad timezone, an instant out of range) is set aside with its reason,
-which `habitctl list` shows. `daemon_leader` is one row whose lock elects the replica that
-polls Telegram updates; only the daemon's role may touch it (PostgreSQL).
+which `habitctl list` shows. (The leader-election row, `daemon_leader`, comes with 0003.)
 """
 
 from __future__ import annotations
@@ -34,18 +33,11 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("reminder_error_at", sa.DateTime(timezone=True), nullable=True)
         )
-    op.create_table(
-        "daemon_leader",
-        sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_daemon_leader")),
-    )
-    op.execute(sa.text("INSERT INTO daemon_leader (id) VALUES (1)"))
     if op.get_bind().dialect.name == "postgresql":
         op.execute(sa.text(GRANTS.read_text()))
 
 
 def downgrade() -> None:
-    op.drop_table("daemon_leader")
     with op.batch_alter_table("habits", schema=None) as batch_op:
         batch_op.drop_column("reminder_error_at")
         batch_op.drop_column("reminder_error")

@@ -17,7 +17,13 @@ from sqlalchemy.orm import Session
 
 from habitctl.core.schemas import HabitCreate, HabitUpdate
 from habitctl.errors import HabitctlError
-from habitctl.services.habits import as_spec, create_habit, list_own, update_habit
+from habitctl.services.habits import (
+    as_spec,
+    create_habit,
+    delete_completion,
+    list_own,
+    update_habit,
+)
 from habitctl.services.transfer.report import FilledIn, ImportReport
 from habitctl.storage.models import Completion, Habit, User
 
@@ -160,8 +166,7 @@ def apply(
         elif incoming.overwrite and current.kind != day.kind:
             _note(report, f"~ {label}: {current.kind} → {day.kind}")
             # Replaced, not updated: members may insert and delete completions, not edit them.
-            db.delete(current)
-            db.flush()
+            delete_completion(db, current)
             db.add(_completion(habit_id, day, now))
             report.completions.changed += 1
         else:
