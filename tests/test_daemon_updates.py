@@ -6,13 +6,12 @@ from __future__ import annotations
 import signal
 import time
 from collections import Counter
-from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
-from habitctl.core.reminder_text import done_button_data
 from tests.daemon_harness import Start, daemon_env, deliveries, habit_chats, seed_due, wait_until
 from tests.fakebot import FakeBotAPI
+from tests.test_daemon_buttons import button, callback
 
 
 def answered(fake: FakeBotAPI) -> list[dict[str, object]]:
@@ -52,13 +51,10 @@ def test_odd_answers_and_updates_stop_nothing_and_are_not_retried(
     )
     daemon = daemons(daemon_env(pg_url, fake_bot), "--log-format", "json")
     wait_until(lambda: len(deliveries(pg_engine)) == 20, 60, "every reminder delivered")
-    day = datetime.now(UTC).date()
+    [reminder] = [m for m in fake_bot.sent_messages() if m["params"]["chat_id"] == chats[pressing]]
+    # The Done button of the reminder that was sent, as the person would press it.
     fake_bot.push_updates(
-        {
-            "type": "callback",
-            "chat_id": chats[pressing],
-            "data": done_button_data(pressing, day),
-        }
+        [callback(reminder, button(reminder, "Done")["callback_data"], chat=chats[pressing])]
     )
     wait_until(lambda: fake_bot.calls("editMessageText"), 10, "the pressed message edited")
     wait_until(lambda: not fake_bot.pending_updates(), 10, "every update confirmed")
