@@ -52,7 +52,7 @@ def test_the_short_session_works_pasted_into_a_fresh_shell(tmp_path: Path) -> No
     for line in short_session():
         shell.sendline(line)
         while True:
-            seen = shell.expect(["Password: ", "Repeat for confirmation: ", "READY> "])
+            seen = shell.expect(["Password: ", "Repeat the password: ", "READY> "])
             if seen == 2:
                 break
             shell.sendline(PASSWORD)

@@ -48,7 +48,7 @@ def test_a_new_users_first_session(tmp_path: Path) -> None:
     child.sendline("alice")
     child.expect("Password: ")
     child.sendline(PASSWORD)
-    child.expect("Repeat for confirmation: ")
+    child.expect("Repeat the password: ")
     child.sendline(PASSWORD)
     assert "alice" in _finish(child)
     assert PASSWORD not in str(child.before)

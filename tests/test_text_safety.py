@@ -11,14 +11,16 @@ import re
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import Executable, update
 
 from habitctl.cli.exitcodes import ExitCode
 from habitctl.core.schemas import HabitCreate, validate
 from habitctl.errors import InvalidInput
+from habitctl.storage.engine import make_engine
 from habitctl.storage.models import Habit, UserContact
+from tests.bad_rows import plant
 from tests.cli import Cli, run_habitctl
-from tests.users import logged_in, write_raw
+from tests.users import logged_in
 
 C0 = [chr(c) for c in range(0x20)] + ["\x7f"]
 C1 = [chr(c) for c in range(0x80, 0xA0)]
@@ -87,6 +89,16 @@ def test_rich_markup_is_ordinary_text(alice: Cli) -> None:
     assert "[b]tea[/b]" in shown
 
 
+def _plant(cli: Cli, statement: Executable) -> None:
+    """As the database's owner would with `psql` (past the database's own checks, as rows
+    written before them or by another tool are), or anyone with the SQLite file."""
+    engine = make_engine(cli.database_url)
+    try:
+        plant(engine, statement)
+    finally:
+        engine.dispose()
+
+
 def _stored_attack(alice: Cli) -> None:
     """Alice's habits as someone with raw SQL left them: public, and full of controls."""
     tea = alice.add("tea", "--at", "07:00", "--place", "kitchen", "--pleasant", "--public")
@@ -94,9 +106,9 @@ def _stored_attack(alice: Cli) -> None:
                      "--public")  # fmt: skip
     walk = alice.add("walk", "--at", "08:00", "--place", "park", "--reward", "r", "--public")
     for habit_id, reward in ((tea["id"], None), (read["id"], None), (walk["id"], STORED)):
-        write_raw(alice, update(Habit).where(Habit.id == habit_id).values(
+        _plant(alice, update(Habit).where(Habit.id == habit_id).values(
             action=STORED + MARKUP, place=MARKUP + STORED, reward=reward))  # fmt: skip
-    write_raw(alice, update(UserContact).values(
+    _plant(alice, update(UserContact).values(
         telegram_chat_id=1, telegram_unreachable_reason=STORED))  # fmt: skip
     alice.ok("done", str(walk["id"]))
 

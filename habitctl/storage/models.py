@@ -218,7 +218,7 @@ class ReminderSnooze(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    habit_id: Mapped[int] = mapped_column(ForeignKey("habits.id", ondelete="CASCADE"))
+    habit_id: Mapped[int] = mapped_column(BigId, ForeignKey("habits.id", ondelete="CASCADE"))
     occurrence_at: Mapped[datetime] = mapped_column(UTCDateTime)
     local_date: Mapped[date] = mapped_column(Date)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

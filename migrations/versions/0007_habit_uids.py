@@ -33,6 +33,9 @@ def upgrade() -> None:
     for (habit_id,) in bind.execute(sa.select(_habits.c.id)).all():
         bind.execute(_habits.update().where(_habits.c.id == habit_id).values(uid=str(uuid.uuid4())))
     op.create_index("uq_habits_user_id_uid", "habits", ["user_id", "uid"], unique=True)
+    if bind.dialect.name == "postgresql":
+        # Members update habits through column grants only (0003): a restore sets the uid.
+        op.execute("GRANT UPDATE (uid) ON public.habits TO habitctl_member")
 
 
 def downgrade() -> None:
