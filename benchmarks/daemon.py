@@ -34,6 +34,7 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 sys.path[0] = str(Path(__file__).resolve().parent.parent)  # the repository root, not benchmarks/
@@ -72,7 +73,7 @@ def claim_statement(engine: Engine, batch_size: int) -> tuple[str, object]:
     event.listen(engine, "before_cursor_execute", grab)
     try:
         with Session(engine) as db, contextlib.suppress(_Captured):
-            claim_due(db, func.now(), batch_size)  # type: ignore[arg-type]
+            claim_due(db, "bench", func.now(), batch_size, timedelta(seconds=30))  # type: ignore[arg-type]
     finally:
         event.remove(engine, "before_cursor_execute", grab)
     return str(captured["sql"]), captured["params"]
