@@ -39,9 +39,7 @@ def upgrade() -> None:
         "reminder_snoozes",
         sa.Column("id", sa.Integer(), nullable=False),
         # bigint like habits.id on PostgreSQL (0003); SQLite's INTEGER is 64-bit already.
-        sa.Column(
-            "habit_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        sa.Column("habit_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("occurrence_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("local_date", sa.Date(), nullable=False),
         sa.Column("due_at", sa.DateTime(timezone=True), nullable=True),
