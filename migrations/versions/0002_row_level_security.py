@@ -16,6 +16,8 @@ import secrets
 import sqlalchemy as sa
 from alembic import op
 
+from migrations.raw_sql import execute_raw
+
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
@@ -29,15 +31,6 @@ PRIVATE_COLUMNS = [
     "telegram_unreachable_reason",
 ]
 ROLES = ("habitctl_cli", "habitctl_daemon", "habitctl_api")
-
-
-def _execute_raw(sql: str) -> None:
-    """Straight to the driver, without parameters: the function bodies hold `:` and `%`."""
-    cursor = op.get_bind().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(sql)
-    finally:
-        cursor.close()
 
 
 def upgrade() -> None:
@@ -90,12 +83,12 @@ def upgrade() -> None:
         for column in ["password_hash", *PRIVATE_COLUMNS]:
             batch_op.drop_column(column)
     if op.get_bind().dialect.name == "postgresql":
-        _execute_raw(POSTGRES_UPGRADE)
+        execute_raw(POSTGRES_UPGRADE)
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        _execute_raw(POSTGRES_DOWNGRADE)
+        execute_raw(POSTGRES_DOWNGRADE)
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.add_column(sa.Column("password_hash", sa.String(length=255), nullable=True))
         batch_op.add_column(sa.Column("email", sa.String(length=255), nullable=True))

@@ -18,26 +18,14 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import op
 
+from migrations.raw_sql import execute_file, execute_raw
+
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-SQL = Path(__file__).resolve().parent.parent / "sql"
 UPGRADE_FILES = ("0003_roles.sql", "0003_identity.sql", "0003_habit_rules.sql", "0003_access.sql")
-
-
-def _execute_file(name: str) -> None:
-    _execute_raw((SQL / name).read_text())
-
-
-def _execute_raw(sql: str) -> None:
-    """Straight to the driver, without parameters: function bodies hold `%` and `:`."""
-    cursor = op.get_bind().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(sql)
-    finally:
-        cursor.close()
 
 
 def upgrade() -> None:
@@ -80,7 +68,7 @@ def upgrade() -> None:
         op.execute("INSERT INTO daemon_leader (id) VALUES (1)")
         return
     for name in UPGRADE_FILES:
-        _execute_file(name)
+        execute_file(name)
 
 
 def _migration_0002_sql() -> str:
@@ -100,12 +88,12 @@ def _between(text: str, start: str, end: str) -> str:
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        _execute_file("0003_downgrade.sql")
+        execute_file("0003_downgrade.sql")
         old = _migration_0002_sql()
         functions = _between(
             old, "CREATE FUNCTION habitctl_me()", "CREATE FUNCTION habitctl_unlink"
         )
-        _execute_raw(
+        execute_raw(
             functions.replace(
                 "CREATE FUNCTION habitctl_me()", "CREATE OR REPLACE FUNCTION habitctl_me()"
             )
