@@ -268,7 +268,7 @@ def test_once_runs_one_tick_and_exits_0(
     ids = seed_due(engine, users=3)
     result = run_daemon(daemon_env(database_url, fake_bot), "--once")
     assert result.returncode == 0, result.stderr
-    assert sorted(h for h, _ in deliveries(engine)) == sorted(ids)
+    assert sorted(h for h, _ in deliveries(engine)) == sorted(ids), result.stderr
     assert len(fake_bot.sent_messages()) == 3
     assert BOT_TOKEN not in result.stderr + result.stdout
 
