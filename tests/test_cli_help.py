@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer.main
+import typer.testing
 
+from habitctl.cli.app import app
+from habitctl.cli.help import LazyCommands
 from tests.cli import Cli, run_habitctl
 
 COMMANDS = ["register", "login", "logout", "whoami", "profile", "add", "list", "show", "edit",
@@ -22,6 +27,7 @@ def test_top_help_lists_the_exit_codes_and_whole_summaries(isolated_environment:
                           (5, "not found"), (6, "conflict"), (7, "storage")):  # fmt: skip
         assert re.search(rf"^\s*{code}\s+{meaning}", text, re.MULTILINE | re.IGNORECASE), code
     assert not re.search(r"\w\.\.\.", text), text  # no summary cut short
+    assert "<str>" not in text  # an option's value is named, not typed
     for command in COMMANDS:
         assert re.search(rf"^\s+{command}\s", text, re.MULTILINE), command
 
@@ -100,3 +106,39 @@ def test_completion_offers_commands_options_habit_ids_and_timezones(cli: Cli) ->
     assert "--reward" in _complete("habitctl add x --re", cli.env)
     assert "1" in _complete("habitctl done ", cli.env)
     assert "Europe/Berlin" in _complete("habitctl profile --timezone Europe/Be", cli.env)
+
+
+def _help_pages(group: Any) -> list[list[str]]:
+    pages: list[list[str]] = [[]]
+    for name in group.list_commands(None):
+        pages.append([name])
+        command = group.commands[name]
+        if hasattr(command, "list_commands"):
+            pages += [[name, sub] for sub in command.list_commands(None)]
+    return pages
+
+
+def test_the_lazy_command_tree_shows_what_typer_builds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`habitctl` builds only the command it runs; every help page and usage error must be
+    the one the whole tree (Typer's own build, as its test runner makes) gives."""
+    runner = typer.testing.CliRunner()
+    pages = _help_pages(typer.main.get_command(app))
+    assert len(pages) > 25
+    runs = [*[[*page, "--help"] for page in pages], ["lst"], ["db", "nosuch"]]
+    want = [runner.invoke(app, args, prog_name="habitctl") for args in runs]
+    monkeypatch.setattr(typer.testing, "_get_command", lambda typer_app: typer_app.lazy_group())
+    for args, eager in zip(runs, want, strict=True):
+        got = runner.invoke(app, args, prog_name="habitctl")
+        assert (got.output, got.exit_code) == (eager.output, eager.exit_code), args
+
+
+def test_a_command_builds_only_itself() -> None:
+    group = app.lazy_group()
+    assert isinstance(group.commands, LazyCommands)
+    with pytest.raises(SystemExit) as exit_:
+        group.main(["add", "--help"], prog_name="habitctl")
+    assert exit_.value.code == 0
+    assert group.commands.built() == {"add"}
+    with pytest.raises(SystemExit):
+        group.main(["--help"], prog_name="habitctl")
+    assert group.commands.built() == {"add"}  # the top-level help reads the summaries alone

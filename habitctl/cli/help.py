@@ -9,15 +9,18 @@ ships) is imported here: this runs on every `habitctl --help`.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import typer
+import typer.main
 from typer.core import TyperCommand, TyperGroup
 from typer.models import CommandFunctionType
 
@@ -82,22 +85,26 @@ class HabitctlCommand(TyperCommand):
         return pieces
 
     def format_options(self, ctx: Any, formatter: Any) -> None:
-        arguments, options = [], []
-        for param in self.get_params(ctx):
-            if param.param_type_name == "argument":
-                arguments.append((_argument_name(param), getattr(param, "help", None) or ""))
-                continue
-            record = param.get_help_record(ctx)
-            if record is not None:
-                options.append((_TYPE_LABEL.sub(_metavar_of(param), record[0]), record[1]))
-        for title, rows in (("Arguments", arguments), ("Options", options)):
-            if rows:
-                with formatter.section(title):
-                    formatter.write_dl(rows)
+        _format_params(self, ctx, formatter)
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         with usage_as_json("--json" in args):
             return super().parse_args(ctx, args)
+
+
+def _format_params(command: Any, ctx: Any, formatter: Any) -> None:
+    arguments, options = [], []
+    for param in command.get_params(ctx):
+        if param.param_type_name == "argument":
+            arguments.append((_argument_name(param), getattr(param, "help", None) or ""))
+            continue
+        record = param.get_help_record(ctx)
+        if record is not None:
+            options.append((_TYPE_LABEL.sub(_metavar_of(param), record[0]), record[1]))
+    for title, rows in (("Arguments", arguments), ("Options", options)):
+        if rows:
+            with formatter.section(title):
+                formatter.write_dl(rows)
 
 
 def _metavar_of(param: Any) -> str:
@@ -105,14 +112,67 @@ def _metavar_of(param: Any) -> str:
     return f" {name}"
 
 
+class LazyCommands(MutableMapping[str, Any]):
+    """A group's sub-commands, each built by Typer the first time it is looked up.
+
+    Typer inspects every parameter of every command to build a command tree (a third of
+    `habitctl --help`'s start-up): a run needs the one command it invokes, and the group's
+    help only each command's summary and whether it is hidden, which are kept here.
+    """
+
+    def __init__(self) -> None:
+        self._builders: dict[str, Callable[[], Any]] = {}
+        self._built: dict[str, Any] = {}
+        self.summaries: dict[str, tuple[str, bool]] = {}
+
+    def add(self, name: str, build: Callable[[], Any], summary: str, hidden: bool) -> None:
+        self._builders[name] = build
+        self.summaries[name] = (summary, hidden)
+
+    def built(self) -> set[str]:
+        return set(self._built)
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._built:
+            self._built[name] = self._builders[name]()  # KeyError: no such command
+        return self._built[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._builders[name] = lambda: command
+        self._built[name] = command
+        self.summaries[name] = (summary(command), bool(command.hidden))
+
+    def __delitem__(self, name: str) -> None:
+        del self._builders[name], self.summaries[name]
+        self._built.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._builders)
+
+    def __len__(self) -> int:
+        return len(self._builders)
+
+
 class HabitctlGroup(TyperGroup):
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        _format_params(self, ctx, formatter)
+        self.format_commands(ctx, formatter)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(self.commands)  # the names alone: building each is get_command's job
+
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         rows = []
-        for name in self.list_commands(ctx):
-            command = self.get_command(ctx, name)
-            if command is None or command.hidden:
-                continue
-            rows.append((name, summary(command)))
+        if isinstance(self.commands, LazyCommands):
+            for name, (text, hidden) in self.commands.summaries.items():
+                if not hidden:
+                    rows.append((name, text))
+        else:
+            for name in self.list_commands(ctx):
+                command = self.get_command(ctx, name)
+                if command is None or command.hidden:
+                    continue
+                rows.append((name, summary(command)))
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
@@ -139,8 +199,11 @@ class HabitctlGroup(TyperGroup):
 
 def summary(command: Any) -> str:
     """A command's first sentence, whole: Click would cut it at 45 characters with "..."."""
-    text = command.short_help or (command.help or "").strip().split("\n\n")[0]
-    return " ".join(text.split())
+    return _first_paragraph(command.short_help or command.help)
+
+
+def _first_paragraph(text: str | None) -> str:
+    return " ".join((text or "").strip().split("\n\n")[0].split())
 
 
 class HabitctlTyper(typer.Typer):
@@ -157,6 +220,54 @@ class HabitctlTyper(typer.Typer):
     ) -> Callable[[CommandFunctionType], CommandFunctionType]:
         kwargs.setdefault("cls", HabitctlCommand)
         return super().command(*args, **kwargs)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.lazy_group()(*args, **kwargs)
+
+    def lazy_group(self) -> HabitctlGroup:
+        """This app as a Click group whose sub-commands are built when looked up (what
+        `typer.main.get_command` returns, but it builds all of them first)."""
+        commands, groups = self.registered_commands, self.registered_groups
+        self.registered_commands, self.registered_groups = [], []
+        try:  # the group itself: its callback's options, help and settings
+            group = typer.main.get_group(self)
+        finally:
+            self.registered_commands, self.registered_groups = commands, groups
+        assert isinstance(group, HabitctlGroup)
+        lazy = LazyCommands()
+        short, markup = self.pretty_exceptions_short, self.rich_markup_mode
+        for info in commands:
+            assert info.callback is not None
+            text = info.short_help or (
+                inspect.cleandoc(info.help) if info.help else inspect.getdoc(info.callback)
+            )
+            lazy.add(
+                info.name or typer.main.get_command_name(info.callback.__name__),
+                partial(
+                    typer.main.get_command_from_info,
+                    info,
+                    pretty_exceptions_short=short,
+                    rich_markup_mode=markup,
+                ),
+                _first_paragraph(text),
+                bool(info.hidden),
+            )
+        for group_info in groups:
+            solved = typer.main.solve_typer_info_defaults(group_info)
+            lazy.add(
+                str(solved.name),
+                partial(
+                    typer.main.get_group_from_info,
+                    group_info,
+                    pretty_exceptions_short=short,
+                    rich_markup_mode=markup,
+                    suggest_commands=self.suggest_commands,
+                ),
+                _first_paragraph(solved.short_help or solved.help),
+                bool(solved.hidden),
+            )
+        group.commands = lazy
+        return group
 
 
 def complete_habit_ids(ctx: Any, _param: Any, incomplete: str) -> list[Any]:

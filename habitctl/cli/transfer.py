@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -25,6 +24,8 @@ class ExportFormat(StrEnum):
 
 def write_atomically(path: Path, data: bytes) -> None:
     """The whole file or the old one, never half of it; mode 0600 from the first byte."""
+    import tempfile  # with `random` and `hashlib`, not needed by `habitctl --help`
+
     from habitctl.errors import InvalidInput
 
     try:

@@ -14,11 +14,12 @@ import hashlib
 import hmac
 import os
 import re
+from typing import TYPE_CHECKING
 
-from argon2 import Type
-from argon2.low_level import hash_secret
-from argon2.profiles import RFC_9106_LOW_MEMORY
+if TYPE_CHECKING:
+    from argon2 import Parameters
 
+# argon2 (with cffi) is imported by the functions that hash: a `list` or `done` hashes nothing.
 _PARAMETERS = re.compile(r"^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$([A-Za-z0-9+/]+)$")
 
 
@@ -28,12 +29,15 @@ def _b64(raw: bytes) -> str:
 
 def parameters_for(salt: bytes) -> str:
     """The argon2id parameter string (the library's recommended profile) for a salt."""
-    p = RFC_9106_LOW_MEMORY
+    p = _profile()
     return f"$argon2id$v=19$m={p.memory_cost},t={p.time_cost},p={p.parallelism}${_b64(salt)}"
 
 
 def derive_proof(password: str, parameters: str) -> str:
     """The argon2id hash (encoded) of `password` under `parameters`."""
+    from argon2 import Type
+    from argon2.low_level import hash_secret
+
     match = _PARAMETERS.match(parameters)
     if match is None:
         raise ValueError("not argon2id parameters")
@@ -44,10 +48,16 @@ def derive_proof(password: str, parameters: str) -> str:
         time_cost=int(time_cost),
         memory_cost=int(memory),
         parallelism=int(parallelism),
-        hash_len=RFC_9106_LOW_MEMORY.hash_len,
+        hash_len=_profile().hash_len,
         type=Type.ID,
     )
     return encoded.decode()
+
+
+def _profile() -> Parameters:
+    from argon2.profiles import RFC_9106_LOW_MEMORY
+
+    return RFC_9106_LOW_MEMORY
 
 
 def verifier_from_proof(proof: str) -> str:
