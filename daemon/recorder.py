@@ -68,8 +68,17 @@ class Recorder:
             await asyncio.sleep(WINDOW)
             self.arrived.clear()
             group = self.take()  # on the loop's thread, where `add` appends
-            # Written in a thread: the event loop keeps waking senders on their slots.
-            if not await asyncio.to_thread(self.write, group):
+            # Written in a thread: the event loop keeps waking senders on their slots. A
+            # cancel (stopping) waits for that write: the group is neither lost nor written
+            # twice, and `flush` writes whatever is still pending after it.
+            writing = asyncio.ensure_future(asyncio.to_thread(self.write, group))
+            try:
+                written = await asyncio.shield(writing)
+            except asyncio.CancelledError:
+                if not await writing:
+                    self.pending = group + self.pending
+                raise
+            if not written:
                 self.pending = group + self.pending
                 await asyncio.sleep(min(MAX_BACKOFF, 0.2 * 2**self.failures))
                 self.arrived.set()

@@ -28,7 +28,7 @@ from daemon.pacing import MemorySlots, Pacer
 from daemon.recorder import Recorder
 from daemon.telegram import make_bot
 from daemon.worker import Worker
-from habitctl.storage.engine import make_sessionmaker
+from habitctl.storage.engine import make_engine, make_sessionmaker
 from habitctl.storage.models import Habit, ReminderDelivery
 from tests.daemon_harness import (
     BOT_TOKEN,
@@ -271,6 +271,36 @@ def test_once_runs_one_tick_and_exits_0(
     assert sorted(h for h, _ in deliveries(engine)) == sorted(ids), result.stderr
     assert len(fake_bot.sent_messages()) == 3
     assert BOT_TOKEN not in result.stderr + result.stdout
+
+
+def test_a_stop_while_deliveries_are_being_written_waits_for_that_write(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Stopping cancels the recorder: a group it was writing must still be written (else
+    those messages were sent and go again), and nothing may be written twice."""
+    written: list[list[object]] = []
+
+    def slow_write(group: list[object]) -> bool:
+        time.sleep(0.3)
+        written.append(group)
+        return True
+
+    recorder = Recorder(make_sessionmaker(make_engine("sqlite://")), "stop-test")
+    monkeypatch.setattr(recorder, "write", slow_write)
+
+    async def stop_mid_write() -> None:
+        task = asyncio.ensure_future(recorder.run())
+        recorder.add("first")  # type: ignore[arg-type]
+        await asyncio.sleep(0.1)  # the write of ["first"] is under way
+        recorder.add("second")  # type: ignore[arg-type]
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert written == [["first"]]  # done by the time the recorder has stopped
+        assert recorder.pending == ["second"]  # left for `flush`, which shut-down calls
+
+    asyncio.run(stop_mid_write())
+    assert written == [["first"]]
 
 
 def test_once_with_telegram_unreachable_exits_1_without_a_traceback(database_url: str) -> None:
