@@ -2,16 +2,21 @@
 
 Telegram counts where messages arrive, for all the bot's senders together, so on PostgreSQL
 the slots live in `send_slots` and every replica takes from them (python-telegram-bot's
-AIORateLimiter paces one process and no private chat). Each message takes its own slot just
-before it goes: one short transaction moves the bot's next slot on by exactly one spacing
-and the chat's by a second, and hands back when this message may start. A replica holds at
-most OUTSTANDING slots it has not used yet (`gate`), so a replica that dies holds the
-others back by that many spacings at most.
+AIORateLimiter paces one process and no private chat).
 
-The spacing is `(1 + JITTER) / rate`: a message arrives up to JITTER seconds after its slot
-(waking up, the request on its way), and with that spacing no window of one second can hold
-more than `rate` arrivals. A sender that wakes later than LATE gives its slot up and takes a
-new one rather than bunch up with the next. With JITTER = 0.04 the pace is 96 % of `rate`.
+The bot's limit holds exactly, however late a message arrives: the bot has `rate` permits
+(rows `permit:0` … in `send_slots`) and a message holds one from just before it starts until
+one second after its answer came back. A message arrives between those two moments, so every
+message that arrives within the second before another's arrival still holds its permit at
+that moment: no second sees more than `rate` arrivals. Within that, messages take the bot's
+next slot, `1 / rate` apart, so the permits are used evenly and the pace is
+`rate / (1 + answer time)`: 99 % of the rate with answers in 10 ms. There is no fixed margin.
+A permit whose sender died before the answer is held for HELD seconds at most.
+
+Each message takes its slots in one short statement (the bot's slot, a permit, the chat's
+slot), and gives its permit back in another once answered. A replica holds at most
+OUTSTANDING slots it has not used yet (`gate`), so a replica that dies holds the others back
+by that many spacings at most. A chat's next message starts CHAT_INTERVAL after its last.
 
 A 429 pushes the bot's next slot past `retry_after` for every replica. A chat marked
 unreachable (403/400) is refused its slot, in every replica, from that moment on.
@@ -21,16 +26,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, TextClause, text
+from sqlalchemy import Connection, Engine, TextClause, bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.types import String
 
-JITTER = 0.04  # seconds a message may arrive after its slot
-LATE = 0.02  # a sender waking later than this after its slot takes a new one
-CHAT_INTERVAL = 1.0 + JITTER
+CHAT_INTERVAL = 1.04  # a second, and the time a message may take to arrive
+HELD = 30.0  # seconds a permit stays taken when no answer is reported (send timeouts: 5 s)
+BUSY = HELD / 2  # a permit further ahead than this is held by a message not yet answered
+POLL = 0.02  # seconds between looks while every permit is held by a message in flight
 OUTSTANDING = 1  # slots a replica may hold before using them
 GLOBAL = "global"
 
@@ -39,27 +49,45 @@ def chat_key(chat_id: int) -> str:
     return f"chat:{chat_id}"
 
 
+def permit_keys(rate: float) -> list[str]:
+    """The bot's permits: one per message allowed in a second (none without a bot rate)."""
+    return [f"permit:{n}" for n in range(max(1, int(rate)))] if rate > 0 else []
+
+
 @dataclass(frozen=True)
 class Decision:
-    """What the slot table says: start in `start` seconds, or wait `chat_wait` for the chat,
-    or never (the chat is unreachable)."""
+    """What the slot table says: start in `start` seconds holding `permit`, or wait
+    `chat_wait` for the chat, or `busy` (every permit is in flight), or never (the chat is
+    unreachable)."""
 
     start: float | None = None
+    permit: str | None = None
     chat_wait: float | None = None
+    busy: bool = False
     refused: bool = False
 
 
-def decide(global_ready: float, chat_ready: float, interval: float) -> tuple[Decision, bool]:
-    """Given seconds until the bot and the chat are free: the decision, and whether it takes
-    the slots (a message waiting a while for its chat does not hold the bot's slot)."""
-    global_ready, chat_ready = max(0.0, global_ready), max(0.0, chat_ready)
-    if chat_ready > global_ready + interval:
+def decide(
+    bot_ready: float, chat_ready: float, permit_ready: float, interval: float
+) -> tuple[Decision, bool]:
+    """Given seconds until the bot's slot, the chat and the earliest permit are free: the
+    decision, and whether it takes the slots (a message waiting a while for its chat, or for
+    a permit still in flight, holds nothing)."""
+    bot_ready, chat_ready, permit_ready = (
+        max(0.0, t) for t in (bot_ready, chat_ready, permit_ready)
+    )
+    if permit_ready > BUSY:
+        return Decision(busy=True), False
+    ready = max(bot_ready, permit_ready)
+    if chat_ready > ready + interval:
         return Decision(chat_wait=chat_ready - interval), False
-    return Decision(start=max(global_ready, chat_ready)), True
+    return Decision(start=max(ready, chat_ready)), True
 
 
 class SlotStore(Protocol):
-    def take(self, chat_id: int, interval: float) -> Decision: ...
+    def take(self, chat_id: int, interval: float, permits: list[str]) -> Decision: ...
+
+    def give_back(self, permit: str) -> None: ...
 
     def pause(self, seconds: float) -> None: ...
 
@@ -73,18 +101,28 @@ class MemorySlots:
         self.next_at: dict[str, float] = {}
         self.refused: set[int] = set()
 
-    def take(self, chat_id: int, interval: float) -> Decision:
+    def take(self, chat_id: int, interval: float, permits: list[str]) -> Decision:
         if chat_id in self.refused:
             return Decision(refused=True)
         now = time.monotonic()
         key = chat_key(chat_id)
+        permit = min(permits, key=lambda k: (self.next_at.get(k, now), k)) if permits else None
         decision, taken = decide(
-            self.next_at.get(GLOBAL, now) - now, self.next_at.get(key, now) - now, interval
+            self.next_at.get(GLOBAL, now) - now,
+            self.next_at.get(key, now) - now,
+            self.next_at.get(permit, now) - now if permit else 0.0,
+            interval,
         )
-        if taken and decision.start is not None:
-            self.next_at[GLOBAL] = now + decision.start + interval
-            self.next_at[key] = now + decision.start + CHAT_INTERVAL
-        return decision
+        if not taken or decision.start is None:
+            return decision
+        self.next_at[GLOBAL] = now + decision.start + interval
+        self.next_at[key] = now + decision.start + CHAT_INTERVAL
+        if permit is not None:
+            self.next_at[permit] = now + decision.start + HELD
+        return Decision(start=decision.start, permit=permit)
+
+    def give_back(self, permit: str) -> None:
+        self.next_at[permit] = time.monotonic() + 1.0
 
     def pause(self, seconds: float) -> None:
         until = time.monotonic() + seconds
@@ -94,13 +132,13 @@ class MemorySlots:
         self.refused.add(chat_id)
 
 
-# One statement per slot, on the database's clock: lock the bot's and the chat's rows (in
-# key order: no deadlock between replicas), read how far ahead each is, and move both on
-# when this message takes its slot. The decision is `decide`'s, spelt in SQL so that a slot
-# costs one round trip.
+# One statement per message, on the database's clock: lock the bot's and the chat's rows (in
+# key order: no deadlock between replicas) and the permit free soonest, read how far ahead
+# each is, and move them on when this message takes its slot. The decision is `decide`'s,
+# spelt in SQL so that a message's slots cost one round trip.
 _CREATE = text(
     """
-    INSERT INTO send_slots (key, next_at) VALUES (:global, now()), (:chat, now())
+    INSERT INTO send_slots (key, next_at) SELECT unnest(CAST(:keys AS text[])), now()
     ON CONFLICT (key) DO NOTHING
     """
 )
@@ -109,31 +147,41 @@ _TAKE = text(
     WITH locked AS (
         SELECT key, next_at FROM send_slots
         WHERE key IN (:global, :chat) ORDER BY key FOR UPDATE
+    ), permit AS (
+        SELECT key, next_at FROM send_slots
+        WHERE key = ANY(:permits) ORDER BY next_at, key LIMIT 1 FOR UPDATE
     ), ready AS (
         SELECT
             GREATEST(0, EXTRACT(EPOCH FROM max(next_at) FILTER (WHERE key = :global) - now()))
                 AS bot,
             GREATEST(0, EXTRACT(EPOCH FROM max(next_at) FILTER (WHERE key = :chat) - now()))
                 AS chat,
+            COALESCE(GREATEST(0, EXTRACT(EPOCH FROM (SELECT next_at FROM permit) - now())), 0)
+                AS permit,
+            (SELECT key FROM permit) AS permit_key,
             EXISTS (SELECT FROM user_contacts WHERE telegram_chat_id = :chat_id
                     AND telegram_unreachable_at IS NOT NULL) AS refused
         FROM locked
     ), decided AS (
-        SELECT bot, chat, refused,
-               CASE WHEN refused OR chat > bot + :interval THEN NULL
-                    ELSE GREATEST(bot, chat) END AS start
+        SELECT bot, chat, permit, permit_key, refused,
+               CASE WHEN refused OR permit > :busy
+                         OR chat > GREATEST(bot, permit) + :interval THEN NULL
+                    ELSE GREATEST(bot, chat, permit) END AS start
         FROM ready
     ), moved AS (
         UPDATE send_slots AS slot SET next_at = now() + make_interval(secs => decided.start
-            + CASE slot.key WHEN :global THEN :interval ELSE :chat_interval END)
+            + CASE slot.key WHEN :global THEN :interval WHEN :chat THEN :chat_interval
+                            ELSE :held END)
         FROM decided
-        WHERE decided.start IS NOT NULL AND slot.key IN (:global, :chat)
+        WHERE decided.start IS NOT NULL AND slot.key IN (:global, :chat, decided.permit_key)
         RETURNING 1
     )
-    SELECT refused, start, chat - :interval AS chat_wait, (SELECT count(*) FROM moved)
+    SELECT refused, start, permit_key, permit > :busy AS busy,
+           chat - :interval AS chat_wait, (SELECT count(*) FROM moved)
     FROM decided
     """
-)
+).bindparams(bindparam("permits", type_=ARRAY(String)))
+_GIVE_BACK = text("UPDATE send_slots SET next_at = now() + interval '1 second' WHERE key = :key")
 _PAUSE = text(
     """
     UPDATE send_slots SET next_at = GREATEST(next_at, now() + make_interval(secs => :seconds))
@@ -146,48 +194,69 @@ class DatabaseSlots:
     """Slots in PostgreSQL's `send_slots`, shared by every replica.
 
     One connection of its own, in autocommit: a slot is one statement, one round trip (no
-    pool check-out, no ping, no BEGIN/COMMIT).
+    pool check-out, no ping, no BEGIN/COMMIT). Statements come from worker threads, one at a
+    time.
     """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.known: set[str] = set()
         self.connection: Connection | None = None
+        self.lock = threading.Lock()
 
     def _execute(self, statement: TextClause, params: dict[str, Any]) -> Any:
-        for attempt in (1, 2):
-            try:
-                if self.connection is None:
-                    self.connection = self.engine.connect().execution_options(
-                        isolation_level="AUTOCOMMIT"
-                    )
-                return self.connection.execute(statement, params)
-            except DBAPIError:
-                self.close()
-                if attempt == 2:
-                    raise
+        with self.lock:
+            for attempt in (1, 2):
+                try:
+                    if self.connection is None:
+                        self.connection = self.engine.connect().execution_options(
+                            isolation_level="AUTOCOMMIT"
+                        )
+                    return self.connection.execute(statement, params)
+                except DBAPIError:
+                    self._close()
+                    if attempt == 2:
+                        raise
         raise AssertionError("unreachable")
 
-    def close(self) -> None:
+    def _close(self) -> None:
         if self.connection is not None:
             with contextlib.suppress(DBAPIError):
                 self.connection.close()
             self.connection = None
 
-    def take(self, chat_id: int, interval: float) -> Decision:
+    def close(self) -> None:
+        with self.lock:
+            self._close()
+
+    def take(self, chat_id: int, interval: float, permits: list[str]) -> Decision:
         keys = {"global": GLOBAL, "chat": chat_key(chat_id)}
-        if keys["chat"] not in self.known:
-            self._execute(_CREATE, keys)
-            self.known.add(keys["chat"])
-        refused, start, chat_wait, _ = self._execute(
+        new = [key for key in (GLOBAL, keys["chat"], *permits) if key not in self.known]
+        if new:
+            self._execute(_CREATE, {"keys": new})
+            self.known.update(new)
+        refused, start, permit, busy, chat_wait, _ = self._execute(
             _TAKE,
-            keys | {"chat_id": chat_id, "interval": interval, "chat_interval": CHAT_INTERVAL},
+            keys
+            | {
+                "chat_id": chat_id,
+                "permits": permits,
+                "interval": interval,
+                "chat_interval": CHAT_INTERVAL,
+                "held": HELD,
+                "busy": BUSY,
+            },
         ).one()
         if refused:
             return Decision(refused=True)
+        if busy:
+            return Decision(busy=True)
         if start is None:
             return Decision(chat_wait=float(chat_wait))
-        return Decision(start=float(start))
+        return Decision(start=float(start), permit=permit)
+
+    def give_back(self, permit: str) -> None:
+        self._execute(_GIVE_BACK, {"key": permit})
 
     def pause(self, seconds: float) -> None:
         self._execute(_PAUSE, {"global": GLOBAL, "seconds": seconds})
@@ -197,41 +266,55 @@ class DatabaseSlots:
 
 
 class Pacer:
-    """Waits for a message's slot; `acquire` is False when the chat must not be sent to."""
+    """Hands out a message's slot: `slot(chat)` waits for it and gives its permit back when
+    the message is answered."""
 
     def __init__(self, store: SlotStore, rate: float) -> None:
         self.store = store
-        self.interval = (1.0 + JITTER) / rate if rate > 0 else 0.0  # 0: per chat only
+        self.interval = 1.0 / rate if rate > 0 else 0.0  # 0: per chat only
+        self.permits = permit_keys(rate)
         # At most OUTSTANDING slots taken and not yet used, per replica: enough to keep the
         # pace while one slot's round trip is under way, few enough that a replica that dies
         # holds the others back by a few spacings only.
         self.gate = asyncio.Semaphore(OUTSTANDING)
         self.refused: set[int] = set()
-        self.late = 0  # slots given up because this process woke too late for them
         self.paused_until = 0.0  # monotonic: a 429 this process received holds until then
 
-    async def acquire(self, chat_id: int) -> bool:
+    @contextlib.asynccontextmanager
+    async def slot(self, chat_id: int) -> AsyncIterator[bool]:
+        """Waits for the chat's slot; yields False when the chat must not be sent to. The
+        permit is given back on leaving, which must be after the answer (or the failure)."""
+        permit = None
+        try:
+            allowed, permit = await self._acquire(chat_id)
+            yield allowed
+        finally:
+            if permit is not None:
+                with contextlib.suppress(Exception):  # else it comes back after HELD
+                    await asyncio.to_thread(self.store.give_back, permit)
+
+    async def _acquire(self, chat_id: int) -> tuple[bool, str | None]:
         while chat_id not in self.refused:
             async with self.gate:
-                asked = time.monotonic()
-                decision = await asyncio.to_thread(self.store.take, chat_id, self.interval)
+                decision = await asyncio.to_thread(
+                    self.store.take, chat_id, self.interval, self.permits
+                )
+                # `start` counts from when the store decided, which was before now: counted
+                # from now, the message never starts before its permit is free.
+                answered = time.monotonic()
                 if decision.refused:
                     self.refused.add(chat_id)
-                    return False
+                    return False, None
                 if decision.start is not None:
-                    slot = asked + decision.start
-                    await asyncio.sleep(max(0.0, slot - time.monotonic()))
-                    # Later than LATE after the slot (an oversleep, or a slow answer when the
-                    # slot was "now"), this message could bunch with the next slot's: take
-                    # a new one. With no bot rate (interval 0) only the chat's spacing counts.
-                    if time.monotonic() < self.paused_until:
-                        continue  # a 429 came while this slot was waiting: it is void
-                    if self.interval == 0 or time.monotonic() - slot <= LATE:
-                        return chat_id not in self.refused
-                    self.late += 1
+                    await asyncio.sleep(max(0.0, answered + decision.start - time.monotonic()))
+                    if time.monotonic() >= self.paused_until:
+                        return chat_id not in self.refused, decision.permit
+                    # A 429 came while this slot was waiting: it is void, take another.
+                    if decision.permit is not None:
+                        await asyncio.to_thread(self.store.give_back, decision.permit)
                     continue
-            await asyncio.sleep(decision.chat_wait or 0.0)
-        return False
+            await asyncio.sleep(POLL if decision.busy else decision.chat_wait or 0.0)
+        return False, None
 
     def pause(self, seconds: float) -> None:
         """A 429: no message of the bot before `seconds` have passed, in any replica."""

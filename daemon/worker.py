@@ -238,17 +238,18 @@ class Worker:
         buttons = self.buttons.for_reminder(reminder)
         failures = rate_limited = 0
         while True:
-            if not await self.pacer.acquire(chat):  # the chat became unreachable meanwhile
-                self.recorder.add(self.moved_on(reminder))
-                self.report.unreachable += 1
-                return
-            task = asyncio.current_task()
-            assert task is not None
-            self.sending.add(task)
-            try:
-                attempt = await send_reminder(self.bot, chat, reminder.text, buttons)
-            finally:
-                self.sending.discard(task)
+            async with self.pacer.slot(chat) as allowed:
+                if not allowed:  # the chat became unreachable meanwhile
+                    self.recorder.add(self.moved_on(reminder))
+                    self.report.unreachable += 1
+                    return
+                task = asyncio.current_task()
+                assert task is not None
+                self.sending.add(task)
+                try:
+                    attempt = await send_reminder(self.bot, chat, reminder.text, buttons)
+                finally:
+                    self.sending.discard(task)
             if attempt.result is Result.SENT:
                 self.sent(reminder, attempt)
                 return

@@ -7,7 +7,9 @@ Run it as a process::
 and point python-telegram-bot at it with ``base_url="http://127.0.0.1:8081/bot"``.
 
 * Bot API: ``POST|GET /bot{token}/{method}`` (form-urlencoded, multipart, JSON or query).
-* Control API (JSON): ``/_control/{reset,calls,rules,rate_limit,updates,down}``.
+* Control API (JSON): ``/_control/{reset,calls,rules,rate_limit,updates,down,transit}``.
+  ``transit`` makes each ``sendMessage`` arrive (be counted, timestamped) a random 0 to
+  ``max_delay`` seconds after the request came, as a message held up on its way would.
 
 :class:`tests.fakebot_client.FakeBotAPI` spawns the server as a subprocess and drives the
 control API.
@@ -27,6 +29,7 @@ import contextlib
 import contextvars
 import itertools
 import json
+import random
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -93,6 +96,7 @@ class FakeTelegram:
                 Route(f"{ctl}/rate_limit", self.ctl_rate_limit, methods=["POST"]),
                 Route(f"{ctl}/updates", self.ctl_updates, methods=["GET", "POST"]),
                 Route(f"{ctl}/down", self.ctl_down, methods=["POST"]),
+                Route(f"{ctl}/transit", self.ctl_transit, methods=["POST"]),
             ]
         )
 
@@ -103,6 +107,7 @@ class FakeTelegram:
         self.updates_event = asyncio.Event()
         self.limiter: RateLimiter | None = None
         self.down = False
+        self.transit = 0.0
         self.last_message: dict[int, int] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -111,9 +116,11 @@ class FakeTelegram:
 
     # ----------------------------------------------------------------- Bot API
     async def bot_api(self, request: Request) -> Response:
-        ts, wall = time.monotonic(), time.time()
         token, raw_method = request.path_params["token"], request.path_params["method"]
         method = self.canonical.get(raw_method.lower(), raw_method)
+        if self.transit and method == "sendMessage":
+            await asyncio.sleep(random.uniform(0, self.transit))
+        ts, wall = time.monotonic(), time.time()
         try:
             params = await _parse_params(request)
         except ValueError:
@@ -373,6 +380,10 @@ class FakeTelegram:
         event, self.updates_event = self.updates_event, asyncio.Event()
         event.set()
         return _reply(200, built)
+
+    async def ctl_transit(self, request: Request) -> Response:
+        self.transit = float(json.loads(await request.body() or b"{}").get("max_delay", 0.0))
+        return _reply(200, {"ok": True, "max_delay": self.transit})
 
     async def ctl_down(self, request: Request) -> Response:
         self.down = bool(json.loads(await request.body() or b"{}").get("down", True))

@@ -174,6 +174,10 @@ class FakeBotAPI:
             "rate_limit", {"per_second": per_second, "per_chat_per_second": per_chat_per_second}
         )
 
+    def set_transit(self, max_delay: float) -> None:
+        """Each sendMessage arrives a random 0..max_delay seconds after it was sent."""
+        self._post("transit", {"max_delay": max_delay})
+
     def push_updates(self, updates: Iterable[JSON] | JSON) -> list[JSON]:
         """Queue updates (shortcuts or raw dicts); returns the full Update dicts built."""
         specs = [updates] if isinstance(updates, dict) else list(updates)

@@ -46,6 +46,26 @@ def test_three_replicas_together_never_exceed_the_rate_and_keep_close_to_it(
     assert sum("reminder sent" in replica.log() for replica in replicas) >= 2
 
 
+def test_the_rate_holds_where_messages_arrive_however_late_they_arrive(
+    database_url: str, engine: Engine, fake_bot: FakeBotAPI, daemons: Start
+) -> None:
+    """Messages held up on their way (0 to 300 ms each) must still never put more than the
+    rate into any second of their arrival: spacing departures alone lets a late message
+    bunch up with the ones after it."""
+    fake_bot.set_transit(0.3)
+    daemon = daemons(
+        daemon_env(database_url, fake_bot, HABITCTL_DAEMON_SEND_RATE_PER_SECOND=str(RATE))
+    )
+    daemon.wait_for_log("daemon ready", timeout=60)
+    seed_due(engine, users=120)
+    wait_until(lambda: len(deliveries(engine)) == 120, 60, "120 reminders delivered")
+    assert daemon.stop() == 0
+
+    stamps = [c["ts"] for c in fake_bot.sent_messages()]
+    assert len(stamps) == 120
+    assert most_in_window(stamps) <= RATE
+
+
 def test_stop_with_every_telegram_call_hanging_exits_0_within_10_s(
     pg_url: str, pg_engine: Engine, fake_bot: FakeBotAPI, daemons: Start
 ) -> None:
