@@ -12,6 +12,10 @@
 3. Rate limit: `--limited-due` reminders with send_rate_per_second = `--rate`: the achieved
    rate as a fraction of the limit (≥ 95 %), and the busiest one-second window.
 2 and 3 run with one daemon and with `--replicas` daemons on the same database.
+4. Button presses under load: during the single-daemon unlimited run, `--presses` presses of
+   the Done button of reminders already delivered, one every PRESS_EVERY seconds while the
+   rest are being sent; each from the moment the fake queued the update to the moment the
+   daemon's answerCallbackQuery reached it (one monotonic clock): p95 within 1 s.
 
     python benchmarks/daemon.py [--habits 1000000] [--due 10000] [--replicas 3]
                                 [--limited-due 900] [--rate 30] [--profile DIR]
@@ -25,6 +29,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
+import math
 import re
 import shutil
 import statistics
@@ -33,7 +38,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -54,7 +59,7 @@ from benchmarks.common import (  # noqa: E402
 )
 from habitctl.services.reminders import claim_due  # noqa: E402
 from tests.daemon_harness import DaemonProcess, daemon_env  # noqa: E402
-from tests.fakebot import FakeBotAPI  # noqa: E402
+from tests.fakebot import JSON, FakeBotAPI  # noqa: E402
 
 
 class _Captured(Exception):
@@ -202,6 +207,7 @@ def run_delivery(
     rate: float,
     batch_size: int | None,
     profile_to: Path | None = None,
+    presses: Presses | None = None,
 ) -> Delivery:
     with engine.begin() as conn:
         conn.exec_driver_sql("DELETE FROM send_slots")
@@ -250,7 +256,12 @@ def run_delivery(
                 break
             if any(d.proc.poll() is not None for d in daemons):
                 raise RuntimeError(f"a daemon exited early:\n{daemons[0].log()[-3000:]}")
+            if presses is not None:
+                presses.step()
             time.sleep(0.25)
+        if presses is not None:
+            time.sleep(1.0)  # the last press's answer
+            presses.finish()
     finally:
         peak = max((peak_rss_mb(d.proc.pid) for d in daemons), default=0.0)
         if spy is not None:
@@ -278,6 +289,61 @@ def run_delivery(
         largest_gap_ms=1000 * max((b - a for a, b in itertools.pairwise(stamps)), default=0.0),
         peak_rss_mb=peak,
     )
+
+
+PRESS_EVERY = 0.25  # seconds between two button presses during a delivery run
+
+
+@dataclass
+class Presses:
+    """Done pressed on delivered reminders while the others are still being sent."""
+
+    fake: FakeBotAPI
+    wanted: int
+    targets: list[JSON] = field(default_factory=list)
+    pushed: dict[str, float] = field(default_factory=dict)  # callback query id -> monotonic
+    last: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+
+    def step(self) -> None:
+        """Called every quarter second of the run: one press when one is due."""
+        if len(self.pushed) >= self.wanted or time.monotonic() - self.last < PRESS_EVERY:
+            return
+        if not self.targets:  # the first reminders delivered, read once while the list is short
+            sent = [c for c in self.fake.calls("sendMessage") if c["status"] == 200]
+            self.targets = sent[: self.wanted]
+            if not self.targets:
+                return
+        message = self.targets[len(self.pushed) % len(self.targets)]
+        [done] = [
+            b["callback_data"]
+            for row in message["params"]["reply_markup"]["inline_keyboard"]
+            for b in row
+            if b["text"].startswith("Done")
+        ]
+        spec = {
+            "type": "callback",
+            "chat_id": message["params"]["chat_id"],
+            "message_id": message["result"]["message_id"],
+            "message_text": message["params"]["text"],
+            "data": done,
+        }
+        self.last = time.monotonic()
+        [update] = self.fake.push_updates([spec])
+        self.pushed[update["callback_query"]["id"]] = self.last
+
+    def finish(self) -> None:
+        answered = {
+            c["params"]["callback_query_id"]: c["ts"]
+            for c in self.fake.calls("answerCallbackQuery")
+        }
+        self.latencies = sorted(
+            answered[query] - pushed if query in answered else float("inf")
+            for query, pushed in self.pushed.items()
+        )
+
+    def p95(self) -> float:
+        return self.latencies[max(0, math.ceil(0.95 * len(self.latencies)) - 1)]
 
 
 def summarise_profile(raw: Path, top: int = 25) -> list[str]:
@@ -318,6 +384,9 @@ def main(argv: list[str] | None = None) -> int:
         "--concurrency", type=int, default=32, help="requests in flight for the ceiling client"
     )
     parser.add_argument("--profile", type=Path, help="directory for a py-spy profile")
+    parser.add_argument(
+        "--presses", type=int, default=20, help="Done presses during the 1-daemon unlimited run"
+    )
     args = parser.parse_args(argv)
     users = args.users or max(1, args.habits // 10)
     needed = 2 * args.due + 2 * args.limited_due
@@ -325,6 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--due/--limited-due need {needed} distinct users; there are {users}")
 
     results: list[Delivery] = []
+    presses: Presses | None = None
     with (
         tempfile.TemporaryDirectory(prefix="habitctl-bench-daemon-") as log_dir,
         postgres() as cluster,
@@ -367,6 +437,9 @@ def main(argv: list[str] | None = None) -> int:
                     ceiling = None if rate else measure_ceiling(fake, due, args.concurrency)
                     if ceiling is not None:
                         print(f"\n{describe(ceiling)}")
+                    pressing = None
+                    if replicas == 1 and not rate and args.presses:
+                        presses = pressing = Presses(fake, args.presses)
                     result = run_delivery(
                         label=label,
                         engine=engine,
@@ -379,6 +452,7 @@ def main(argv: list[str] | None = None) -> int:
                         rate=rate,
                         batch_size=args.batch_size,
                         profile_to=profile_to,
+                        presses=pressing,
                     )
                     first += due
                     result.ceiling = ceiling
@@ -390,6 +464,9 @@ def main(argv: list[str] | None = None) -> int:
                         f"largest gap between sends {result.largest_gap_ms:.0f} ms; "
                         f"peak memory of a daemon {result.peak_rss_mb:.0f} MB"
                     )
+                    if pressing is not None and pressing.latencies:
+                        shown = ", ".join(f"{1000 * t:.0f}" for t in pressing.latencies)
+                        print(f"button presses answered after (ms, sorted): {shown}")
                     if profile_to is not None:
                         if profile_to.exists():
                             print(f"\npy-spy profile of one daemon ({profile_to}):")
@@ -413,6 +490,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"ratio {r.label}: {r.per_second:.0f}/s / ceiling {ceiling_rate:.0f}/s = "
                 f"{r.per_second / ceiling_rate:.3f}"
             )
+    if presses is not None and presses.latencies:
+        print(
+            f"ratio button press p95 under load: {presses.p95():.3f} s / 1 s = {presses.p95():.3f}"
+        )
     scan = "Index Scan on ix_habits_next_reminder_at" if index_scan else "no index scan"
     met = "MET" if index_scan else "MISSED"
     print(f"budget idle-tick plan: measured {scan}, limit index scan, {met}")
@@ -420,6 +501,11 @@ def main(argv: list[str] | None = None) -> int:
     print(
         verdict("idle-tick execution+planning", execution_ms + planning_ms, 5, " ms", at_most=True)
     )
+    if presses is not None and presses.latencies:
+        print(verdict("button press p95 under load", presses.p95(), 1.0, " s", at_most=True))
+        print(f"  ({len(presses.latencies)} presses while 1 daemon sent {args.due:,})")
+    elif presses is not None:
+        print("budget button press p95 under load: measured nothing, MISSED (no press made)")
     for r in results:
         name = f"delivery {r.label}"
         if r.rate_limit:

@@ -61,14 +61,15 @@ def test_daemon_ceiling_script_runs() -> None:
 def test_daemon_script_runs() -> None:
     out = run_script(
         "daemon.py",
-        *("--habits", "2000", "--due", "20", "--limited-due", "10", "--rate", "50"),
-        *("--replicas", "2", "--explain-repeats", "2"),
+        *("--habits", "5000", "--due", "200", "--limited-due", "10", "--rate", "50"),
+        *("--replicas", "2", "--explain-repeats", "2", "--presses", "2"),
     )
     assert "ratio idle-tick:" in out
     assert "ratio 2 daemons no limit:" in out
     assert "/s / ceiling " in out
     assert "budget exactly-once 2 daemons limit 50/s: measured 10 sent, 10 distinct" in out
     assert any("idle-tick plan" in line for line in budgets(out))
+    assert any("button press p95 under load" in line for line in budgets(out))
 
 
 @needs_postgres

@@ -52,7 +52,13 @@ def assert_alive(daemon: DaemonProcess) -> None:
 def test_three_replicas_send_each_occurrence_exactly_once(
     pg_url: str, pg_engine: Engine, fake_bot: FakeBotAPI, daemons: Start
 ) -> None:
-    env = daemon_env(pg_url, fake_bot, HABITCTL_DAEMON_BATCH_SIZE="50")
+    # No bot rate: the replicas race as hard as they can (and the run takes seconds).
+    env = daemon_env(
+        pg_url,
+        fake_bot,
+        HABITCTL_DAEMON_BATCH_SIZE="50",
+        HABITCTL_DAEMON_SEND_RATE_PER_SECOND="0",
+    )
     replicas = [daemons(env) for _ in range(3)]
     for replica in replicas:
         replica.wait_for_log("daemon ready")
