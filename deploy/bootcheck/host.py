@@ -21,7 +21,11 @@ T = TypeVar("T")
 # Debian packages the check needs; podman-compose comes from PyPI (Debian 12's 1.0.3 knows no
 # `--profile`), pinned in deploy/bootcheck/requirements.txt.
 # netavark with aardvark-dns: the network backend whose DNS lets services find `db`.
-DEBIAN_PACKAGES = ("podman", "buildah", "runc", "debootstrap", "netavark", "aardvark-dns")
+# iptables is named, not left to recommends: netavark runs it for every container network
+# and fails with "netavark: No such file or directory" where it is missing.
+DEBIAN_PACKAGES = (
+    "podman", "buildah", "runc", "debootstrap", "netavark", "aardvark-dns", "iptables",
+)  # fmt: skip
 
 
 class CheckFailed(Exception):
@@ -96,7 +100,7 @@ def install_debian_packages() -> None:
     retry(
         "apt-get install",
         lambda: run(
-            # With recommends: iptables (port publishing) and slirp4netns come that way.
+            # With recommends: slirp4netns comes that way.
             ["apt-get", "install", "-y", "-q", *missing],
             env=noninteractive,
             timeout=900,
