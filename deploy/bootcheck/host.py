@@ -110,7 +110,7 @@ def install_debian_packages() -> None:
 
 def _dpkg_installed(name: str) -> bool:
     done = run(["dpkg-query", "-W", "-f=${Status}", name], check=False, quiet=True)
-    return done.returncode == 0 and done.stdout.endswith("installed")
+    return done.returncode == 0 and done.stdout.strip() == "install ok installed"
 
 
 def podman_compose(tools: Path) -> Path:
