@@ -289,9 +289,12 @@ class Pacer:
             allowed, permit = await self._acquire(chat_id)
             yield allowed
         finally:
-            if permit is not None:
-                with contextlib.suppress(Exception):  # else it comes back after HELD
-                    await asyncio.to_thread(self.store.give_back, permit)
+            await self._give_back(permit)
+
+    async def _give_back(self, permit: str | None) -> None:
+        if permit is not None:
+            with contextlib.suppress(Exception):  # else it comes back after HELD
+                await asyncio.to_thread(self.store.give_back, permit)
 
     async def _acquire(self, chat_id: int) -> tuple[bool, str | None]:
         while chat_id not in self.refused:
@@ -310,8 +313,7 @@ class Pacer:
                     if time.monotonic() >= self.paused_until:
                         return chat_id not in self.refused, decision.permit
                     # A 429 came while this slot was waiting: it is void, take another.
-                    if decision.permit is not None:
-                        await asyncio.to_thread(self.store.give_back, decision.permit)
+                    await self._give_back(decision.permit)
                     continue
             await asyncio.sleep(POLL if decision.busy else decision.chat_wait or 0.0)
         return False, None
