@@ -384,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         "--concurrency", type=int, default=32, help="requests in flight for the ceiling client"
     )
     parser.add_argument("--profile", type=Path, help="directory for a py-spy profile")
+    parser.add_argument("--logs", type=Path, help="keep the daemons' logs in this directory")
     parser.add_argument(
         "--presses", type=int, default=20, help="Done presses during the 1-daemon unlimited run"
     )
@@ -399,7 +400,8 @@ def main(argv: list[str] | None = None) -> int:
         tempfile.TemporaryDirectory(prefix="habitctl-bench-daemon-") as log_dir,
         postgres() as cluster,
     ):
-        logs = Path(log_dir)
+        logs = args.logs or Path(log_dir)
+        logs.mkdir(parents=True, exist_ok=True)
         engine = migrated_engine(cluster)
         url = cluster.url(DATABASE)
         try:

@@ -85,5 +85,5 @@ def configure(log_format: str, secrets: list[str], level: int = logging.INFO) ->
     root.handlers[:] = [handler]
     root.setLevel(level)
     # httpx logs every request URL at INFO, and a Bot API URL contains the token.
-    for noisy in ("httpx", "httpcore", "telegram", "apscheduler", "schedule"):
+    for noisy in ("httpx", "httpcore", "aiohttp", "telegram", "apscheduler", "schedule"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -121,22 +121,26 @@ class Daemon:
         self.db_resume_at = 0.0
         self.replica = replica_name()
         daemon_settings = settings.daemon
+        token = settings.telegram.bot_token.get_secret_value()
         self.bot: RawBot = make_bot(
-            settings.telegram.bot_token.get_secret_value(),
+            token,
             settings.telegram.api_base_url,
             # Enough for a batch in flight; httpcore scans the whole pool on every request.
             connections=min(32, daemon_settings.batch_size),
         )
+        # Chat answers (a press, a command) on connections of their own: never queued behind
+        # the reminders being sent.
+        self.chat_bot: RawBot = make_bot(token, settings.telegram.api_base_url, connections=4)
         shared = self.engine.dialect.name == "postgresql"
         slots: SlotStore = DatabaseSlots(self.engine) if shared else MemorySlots()
         self.buttons = ReminderButtons()  # one signing key for the sends and the presses
         self.chat = ChatHandlers(
             self.factory,
-            self.bot,
+            self.chat_bot,
             self.buttons,
             snooze=timedelta(minutes=daemon_settings.snooze_minutes),
         )
-        self.poller = UpdatePoller(self.factory, self.bot, self.chat)
+        self.poller = UpdatePoller(self.factory, self.chat_bot, self.chat)
         self.worker = Worker(
             factory=self.factory,
             bot=self.bot,
@@ -196,11 +200,14 @@ class Daemon:
             delay = min(DB_MAX_BACKOFF, delay * 2)
         return False
 
+    async def initialize_bots(self) -> None:
+        await asyncio.gather(self.bot.initialize(), self.chat_bot.initialize())
+
     async def connect_bot(self, *, forever: bool) -> bool:
         delay = 1.0
         while not self.stopping.is_set():
             try:
-                await self.unless_stopped(self.bot.initialize())
+                await self.unless_stopped(self.initialize_bots())
                 if self.stopping.is_set():
                     return False
                 me = self.bot.username
@@ -334,7 +341,9 @@ class Daemon:
         self.worker.recorder.flush()
         await self.poller.confirm()
         with contextlib.suppress(TelegramError, TimeoutError):
-            await asyncio.wait_for(self.bot.shutdown(), 1.0)
+            await asyncio.wait_for(
+                asyncio.gather(self.bot.shutdown(), self.chat_bot.shutdown()), 1.0
+            )
 
     def on_loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         """A task failed where nobody awaited it: one log line, not a traceback."""

@@ -18,6 +18,9 @@ slot), and gives its permit back in another once answered. A replica holds at mo
 OUTSTANDING slots it has not used yet (`gate`), so a replica that dies holds the others back
 by that many spacings at most. A chat's next message starts CHAT_INTERVAL after its last.
 
+Without a bot rate the chat's second is the only limit, and the messages waiting for a slot
+take theirs together: one statement for all of them (`ChatTakes`), however many there are.
+
 A 429 pushes the bot's next slot past `retry_after` for every replica. A chat marked
 unreachable (403/400) is refused its slot, in every replica, from that moment on.
 """
@@ -87,6 +90,8 @@ def decide(
 class SlotStore(Protocol):
     def take(self, chat_id: int, interval: float, permits: list[str]) -> Decision: ...
 
+    def take_chats(self, chat_ids: list[int]) -> list[Decision]: ...
+
     def give_back(self, permit: str) -> None: ...
 
     def pause(self, seconds: float) -> None: ...
@@ -120,6 +125,9 @@ class MemorySlots:
         if permit is not None:
             self.next_at[permit] = now + decision.start + HELD
         return Decision(start=decision.start, permit=permit)
+
+    def take_chats(self, chat_ids: list[int]) -> list[Decision]:
+        return [self.take(chat_id, 0.0, []) for chat_id in chat_ids]
 
     def give_back(self, permit: str) -> None:
         self.next_at[permit] = time.monotonic() + 1.0
@@ -181,6 +189,34 @@ _TAKE = text(
     FROM decided
     """
 ).bindparams(bindparam("permits", type_=ARRAY(String)))
+# No bot rate: the chats' slots only (and a 429's pause), for many messages at once (distinct
+# chats, locked in key order).
+_TAKE_CHATS = text(
+    """
+    WITH wanted AS (
+        SELECT * FROM unnest(CAST(:keys AS text[]), CAST(:chat_ids AS bigint[]))
+            AS wanted (key, chat_id)
+    ), locked AS (
+        SELECT key, next_at FROM send_slots WHERE key = ANY(:keys) ORDER BY key FOR UPDATE
+    ), paused AS (  -- a 429 holds every chat
+        SELECT COALESCE(max(next_at), now()) AS until FROM send_slots WHERE key = :global
+    ), decided AS (
+        SELECT wanted.key,
+               GREATEST(0, EXTRACT(EPOCH FROM GREATEST(locked.next_at, paused.until) - now()))
+                   AS chat_wait,
+               EXISTS (SELECT FROM user_contacts WHERE telegram_chat_id = wanted.chat_id
+                       AND telegram_unreachable_at IS NOT NULL) AS refused
+        FROM wanted JOIN locked USING (key) CROSS JOIN paused
+    ), moved AS (
+        UPDATE send_slots AS slot
+        SET next_at = now() + make_interval(secs => :chat_interval)
+        FROM decided
+        WHERE slot.key = decided.key AND decided.chat_wait = 0 AND NOT decided.refused
+        RETURNING 1
+    )
+    SELECT key, refused, chat_wait, (SELECT count(*) FROM moved) FROM decided
+    """
+).bindparams(bindparam("keys", type_=ARRAY(String)))
 _GIVE_BACK = text("UPDATE send_slots SET next_at = now() + interval '1 second' WHERE key = :key")
 _PAUSE = text(
     """
@@ -229,12 +265,15 @@ class DatabaseSlots:
         with self.lock:
             self._close()
 
-    def take(self, chat_id: int, interval: float, permits: list[str]) -> Decision:
-        keys = {"global": GLOBAL, "chat": chat_key(chat_id)}
-        new = [key for key in (GLOBAL, keys["chat"], *permits) if key not in self.known]
+    def _create(self, keys: list[str]) -> None:
+        new = [key for key in keys if key not in self.known]
         if new:
             self._execute(_CREATE, {"keys": new})
             self.known.update(new)
+
+    def take(self, chat_id: int, interval: float, permits: list[str]) -> Decision:
+        keys = {"global": GLOBAL, "chat": chat_key(chat_id)}
+        self._create([GLOBAL, keys["chat"], *permits])
         refused, start, permit, busy, chat_wait, _ = self._execute(
             _TAKE,
             keys
@@ -255,6 +294,16 @@ class DatabaseSlots:
             return Decision(chat_wait=float(chat_wait))
         return Decision(start=float(start), permit=permit)
 
+    def take_chats(self, chat_ids: list[int]) -> list[Decision]:
+        keys = [chat_key(chat_id) for chat_id in chat_ids]
+        self._create([GLOBAL, *keys])
+        rows = self._execute(
+            _TAKE_CHATS,
+            {"keys": keys, "chat_ids": chat_ids, "global": GLOBAL, "chat_interval": CHAT_INTERVAL},
+        ).all()
+        decided = {key: (refused, float(wait)) for key, refused, wait, _ in rows}
+        return [chat_decision(*decided[key]) for key in keys]
+
     def give_back(self, permit: str) -> None:
         self._execute(_GIVE_BACK, {"key": permit})
 
@@ -263,6 +312,59 @@ class DatabaseSlots:
 
     def refuse(self, chat_id: int) -> None:
         """Nothing to store: `take` reads the chat's unreachable mark from user_contacts."""
+
+
+def chat_decision(refused: bool, chat_wait: float) -> Decision:
+    """A chat's slot alone: taken when it is free now (no bot rate)."""
+    if refused:
+        return Decision(refused=True)
+    return Decision(start=0.0) if chat_wait <= 0 else Decision(chat_wait=chat_wait)
+
+
+class ChatTakes:
+    """Without a bot rate: whoever waits for a chat's slot joins the next statement, which
+    takes the slots of every chat waiting (the way a database groups commits). A chat asked
+    for twice waits for the statement after."""
+
+    def __init__(self, store: SlotStore) -> None:
+        self.store = store
+        self.waiting: list[tuple[int, asyncio.Future[Decision]]] = []
+        self.running: asyncio.Task[None] | None = None
+
+    async def take(self, chat_id: int) -> Decision:
+        future: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
+        self.waiting.append((chat_id, future))
+        if self.running is None:
+            self.running = asyncio.ensure_future(self._run())
+        return await future
+
+    async def _run(self) -> None:
+        try:
+            while self.waiting:
+                group: dict[int, asyncio.Future[Decision]] = {}
+                later = []
+                for chat_id, future in self.waiting:
+                    if future.done():  # its task was cancelled
+                        continue
+                    if chat_id in group:
+                        later.append((chat_id, future))
+                    else:
+                        group[chat_id] = future
+                self.waiting = later
+                if not group:
+                    continue
+                try:
+                    decisions = await asyncio.to_thread(self.store.take_chats, list(group))
+                except Exception as exc:  # each waiting message sees the failure
+                    for future in group.values():
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for future, decision in zip(group.values(), decisions, strict=True):
+                    if not future.done():
+                        future.set_result(decision)
+        finally:
+            self.running = None
 
 
 class Pacer:
@@ -277,6 +379,7 @@ class Pacer:
         # pace while one slot's round trip is under way, few enough that a replica that dies
         # holds the others back by a few spacings only.
         self.gate = asyncio.Semaphore(OUTSTANDING)
+        self.chat_takes = ChatTakes(store) if rate <= 0 else None
         self.refused: set[int] = set()
         self.paused_until = 0.0  # monotonic: a 429 this process received holds until then
 
@@ -297,6 +400,8 @@ class Pacer:
                 await asyncio.to_thread(self.store.give_back, permit)
 
     async def _acquire(self, chat_id: int) -> tuple[bool, str | None]:
+        if self.chat_takes is not None:
+            return await self._acquire_chat(self.chat_takes, chat_id), None
         while chat_id not in self.refused:
             async with self.gate:
                 decision = await asyncio.to_thread(
@@ -317,6 +422,22 @@ class Pacer:
                     continue
             await asyncio.sleep(POLL if decision.busy else decision.chat_wait or 0.0)
         return False, None
+
+    async def _acquire_chat(self, takes: ChatTakes, chat_id: int) -> bool:
+        while chat_id not in self.refused:
+            decision = await takes.take(chat_id)
+            if decision.refused:
+                self.refused.add(chat_id)
+                return False
+            if decision.start is not None:
+                await asyncio.sleep(decision.start)
+                if time.monotonic() >= self.paused_until:
+                    return chat_id not in self.refused
+                # A 429 holds every message: wait it out, then take the chat's slot again.
+                await asyncio.sleep(self.paused_until - time.monotonic())
+                continue
+            await asyncio.sleep(decision.chat_wait or 0.0)
+        return False
 
     def pause(self, seconds: float) -> None:
         """A 429: no message of the bot before `seconds` have passed, in any replica."""

@@ -29,7 +29,8 @@ from telegram.error import (
     TelegramError,
     TimedOut,
 )
-from telegram.request import HTTPXRequest
+
+from daemon.transport import AiohttpRequest
 
 
 class Result(Enum):
@@ -67,14 +68,14 @@ class RawBot(Bot):
 
 
 def make_bot(token: str, base_url: str, connections: int, timeout: float = 5.0) -> RawBot:
-    request = HTTPXRequest(
-        connection_pool_size=connections,
+    request = AiohttpRequest(
+        connections=connections,
         read_timeout=timeout,
         write_timeout=timeout,
         connect_timeout=timeout,
         pool_timeout=timeout,
     )
-    return RawBot(token, base_url=base_url, request=request, get_updates_request=HTTPXRequest())
+    return RawBot(token, base_url=base_url, request=request, get_updates_request=AiohttpRequest())
 
 
 def keyboard(rows: list[list[tuple[str, str]]]) -> InlineKeyboardMarkup:

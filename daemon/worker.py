@@ -1,9 +1,10 @@
 """One tick of the daemon: lease what is due, send it with no transaction open, record it.
 
-A tick keeps up to `batch_size` reminders in hand: it leases a batch (one short
-transaction), starts one task per reminder, and leases more as tasks finish, until nothing
-is due. Each task waits for its slot (`Pacer`), sends, and hands the outcome to the
-`Recorder`, which writes it within milliseconds. One habit that cannot be handled is set
+A tick leases `batch_size` reminders at a time (one short transaction, in a thread), starts
+one task per reminder, and leases the next batch while that one is sending, as soon as no
+more than a batch is left in hand (so at most two), until nothing is due. Each task waits
+for its slot (`Pacer`), sends, and hands the outcome to the `Recorder`, which writes it
+within milliseconds. One habit that cannot be handled is set
 aside with its reason (`set_aside`) and the others go on.
 """
 
@@ -54,6 +55,17 @@ class TickReport:
 
 
 @dataclass
+class Leased:
+    """One lease of a batch, worked out in a thread: what to send, what only moves on."""
+
+    claimed: int = 0
+    skipped: int = 0
+    set_aside: int = 0
+    ready: list[DueReminder] = field(default_factory=list)
+    handled: list[Handled] = field(default_factory=list)
+
+
+@dataclass
 class Worker:
     factory: sessionmaker[Session]
     bot: RawBot
@@ -85,10 +97,9 @@ class Worker:
             return self.report  # Telegram was failing: back off instead of hammering it
         more = True
         while not self.stopping.is_set():
-            room = self.batch_size - len(self.tasks)
-            if more and room >= max(1, self.batch_size // 2) and not self.backing_off:
-                claimed = self.claim(room)
-                more = len(claimed) == room
+            if more and len(self.tasks) <= self.batch_size and not self.backing_off:
+                claimed = await self.claim(self.batch_size)
+                more = len(claimed) == self.batch_size
                 self.start(claimed)
             if not self.tasks:
                 break
@@ -122,7 +133,19 @@ class Worker:
     def backing_off(self) -> bool:
         return time.monotonic() < self.telegram_resume_at
 
-    def claim(self, limit: int) -> list[DueReminder]:
+    async def claim(self, limit: int) -> list[DueReminder]:
+        """Lease up to `limit` in a thread (the sends under way go on meanwhile); what needs
+        no message is handed to the recorder."""
+        leased = await asyncio.to_thread(self.lease_batch, limit)
+        self.report.claimed += leased.claimed
+        self.report.skipped += leased.skipped
+        self.report.set_aside += leased.set_aside
+        self.counts["set_aside"] += leased.set_aside
+        for moved in leased.handled:
+            self.recorder.add(moved)
+        return leased.ready
+
+    def lease_batch(self, limit: int) -> Leased:
         """Lease up to `limit` (committed at once), then make each one ready on its own."""
         with transaction(self.factory) as db:
             now = database_now(db)
@@ -134,8 +157,8 @@ class Worker:
             )
         if cancelled:
             log.info("snoozes cancelled", extra={"count": len(cancelled)})
-        self.report.claimed += len(claimed)
-        ready, handled, bad = [], [], {}
+        leased = Leased(claimed=len(claimed))
+        ready, bad = [], {}
         for item in claimed:
             try:
                 reminder = prepare(item, now, self.grace)
@@ -143,7 +166,7 @@ class Worker:
                 bad[item.habit_id] = self.set_aside_reason(item, exc)
                 continue
             if reminder.skipped is not None:
-                self.report.skipped += 1
+                leased.skipped += 1
                 log.info(
                     "reminder skipped: older than the catch-up grace",
                     extra={"habit": reminder.habit_id, "occurrence": reminder.skipped.isoformat()},
@@ -151,21 +174,20 @@ class Worker:
             if reminder.due_now and reminder.chat_id is not None:
                 ready.append(reminder)
             else:  # no chat linked (or unreachable), or caught up to one still to come
-                handled.append(self.moved_on(reminder))
+                leased.handled.append(self.moved_on(reminder))
         if bad:
             self.set_aside(bad)
-        for moved in handled:
-            self.recorder.add(moved)
-        return name_streaks(self.factory, ready + snoozed, now)
+            leased.set_aside = len(bad)
+        leased.ready = name_streaks(self.factory, ready + snoozed, now)
+        return leased
 
-    def set_aside_reason(self, item: ClaimedHabit, exc: Exception) -> str:
+    @staticmethod
+    def set_aside_reason(item: ClaimedHabit, exc: Exception) -> str:
         reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
         log.error(
             "habit set aside: its reminder cannot be handled",
             extra={"habit": item.habit_id, "user": item.user_id, "reason": reason},
         )
-        self.counts["set_aside"] += 1
-        self.report.set_aside += 1
         return str(reason)
 
     def set_aside(self, reasons: dict[int, str]) -> None:
