@@ -61,7 +61,8 @@ def test_daemon_ceiling_script_runs() -> None:
 def test_daemon_script_runs() -> None:
     out = run_script(
         "daemon.py",
-        *("--habits", "5000", "--due", "200", "--limited-due", "10", "--rate", "50"),
+        # Enough due that the presses fall while the daemon is still sending (~1,000/s).
+        *("--habits", "25000", "--due", "1000", "--limited-due", "10", "--rate", "50"),
         *("--replicas", "2", "--explain-repeats", "2", "--presses", "2"),
     )
     assert "ratio idle-tick:" in out
