@@ -6,7 +6,9 @@ import base64
 from pathlib import Path
 
 import pytest
+from anyio import to_thread
 
+from habitctl.api.app import ROUTE_THREADS, make_api_engine
 from habitctl.core.public import HabitPublic, encode_cursor
 from tests.api import add_public, api_client, crawl, login_role_database
 from tests.cli import Cli
@@ -246,3 +248,18 @@ def test_the_endpoint_recovers_when_the_database_comes_back(
         pg_cluster.execute(f"ALTER ROLE {role} LOGIN")
         assert client.get("/healthz").status_code == 200
         assert client.get("/public/habits").status_code == 200
+
+
+def test_routes_run_on_a_few_threads_with_a_connection_each(database_url: str) -> None:
+    """Under load, the requests beyond ROUTE_THREADS wait in order on the event loop rather
+    than 40 threads taking turns at the GIL (benchmarks/README.md: the HTTP tail)."""
+    with api_client(database_url) as client:
+        assert client.portal is not None
+        tokens = client.portal.call(lambda: to_thread.current_default_thread_limiter().total_tokens)
+        for _ in range(3):
+            assert client.get("/public/habits").status_code == 200
+    assert tokens == ROUTE_THREADS
+    if database_url.startswith("postgresql"):
+        engine = make_api_engine(database_url)
+        assert engine.pool.size() == ROUTE_THREADS  # type: ignore[attr-defined]
+        engine.dispose()

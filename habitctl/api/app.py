@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import Engine
@@ -17,6 +18,7 @@ from habitctl.api.routes import public_router
 from habitctl.config import Settings
 from habitctl.storage.engine import make_engine
 
+ROUTE_THREADS = 10  # worker threads (and pooled connections) for the sync routes
 DESCRIPTION = (
     "Read-only: the habits people chose to make public. Pages are keyset-paginated: pass "
     "`next_cursor` back as `cursor` until it is null."
@@ -31,10 +33,10 @@ def make_api_engine(database_url: str) -> Engine:
         "isolation_level": "AUTOCOMMIT",
     }
     if make_url(database_url).get_backend_name() == "postgresql":
-        # 32 concurrent clients plus headroom up to the threadpool's 40 threads. No pre-ping
-        # (a second round trip per request): a dead connection fails one request with 503,
+        # One connection per route thread, so no request waits for one. No pre-ping (a
+        # second round trip per request): a dead connection fails one request with 503,
         # SQLAlchemy then invalidates the pool and the next request reconnects.
-        options.update(pool_size=32, max_overflow=8, pool_pre_ping=False)
+        options.update(pool_size=ROUTE_THREADS, max_overflow=0, pool_pre_ping=False)
     return make_engine(database_url, **options)
 
 
@@ -44,6 +46,10 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # The sync routes run in anyio's worker threads, 40 by default: under load 40 threads
+        # take turns at the GIL and the tail widens. With ROUTE_THREADS the other requests
+        # wait in order on the event loop (benchmarks/README.md: p99 and req/s both better).
+        to_thread.current_default_thread_limiter().total_tokens = ROUTE_THREADS
         yield
         db.dispose()
 
