@@ -15,6 +15,9 @@ from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+Body = bytes | aiohttp.FormData | None
+
 
 class AiohttpRequest(BaseRequest):
     """One `aiohttp.ClientSession` with up to `connections` keep-alive connections."""
@@ -77,9 +80,10 @@ class AiohttpRequest(BaseRequest):
             sock_connect=connect,
             sock_read=read,
         )
+        body, headers = self._body(request_data)
         try:
             async with self._session.request(
-                method, url, data=self._body(request_data), timeout=timeout
+                method, url, data=body, headers=headers, timeout=timeout
             ) as response:
                 return response.status, await response.read()
         except TimeoutError as exc:  # aiohttp's timeouts are TimeoutErrors too
@@ -89,16 +93,18 @@ class AiohttpRequest(BaseRequest):
             raise NetworkError(f"aiohttp.{type(exc).__name__}: {reason}") from exc
 
     @staticmethod
-    def _body(request_data: RequestData | None) -> dict[str, str] | aiohttp.FormData | None:
-        """Form-encoded parameters, or multipart when files go with them (as PTB posts)."""
+    def _body(request_data: RequestData | None) -> tuple[Body, dict[str, str] | None]:
+        """Form-encoded parameters, or multipart when files go with them (as PTB posts). The
+        form is encoded here: aiohttp's `FormData` would set up a multipart writer (and draw
+        its random boundary) for every request."""
         if request_data is None:
-            return None
+            return None, None
         if not request_data.contains_files:
-            return request_data.json_parameters
+            return request_data.url_encoded_parameters().encode(), FORM
         form = aiohttp.FormData()
         for name, value in request_data.json_parameters.items():
             form.add_field(name, value)
         for name, part in request_data.multipart_data.items():
             filename, content, mime_type = part
             form.add_field(name, content, filename=filename, content_type=mime_type)
-        return form
+        return form, None
