@@ -69,10 +69,10 @@ def test_the_rate_holds_where_messages_arrive_however_late_they_arrive(
 def test_stop_with_every_telegram_call_hanging_exits_0_within_10_s(
     pg_url: str, pg_engine: Engine, fake_bot: FakeBotAPI, daemons: Start
 ) -> None:
-    ids = seed_due(pg_engine, users=10)
     daemon = daemons(daemon_env(pg_url, fake_bot, HABITCTL_DAEMON_SEND_RATE_PER_SECOND="5"))
     daemon.wait_for_log("daemon ready", timeout=60)
     fake_bot.add_rules({"method": "*", "action": "hang", "delay": 60})
+    ids = seed_due(pg_engine, users=10)  # due only now: not one send may be answered
     wait_until(lambda: fake_bot.calls("sendMessage"), 30, "a send hanging")
     asked = time.monotonic()
     daemon.proc.send_signal(signal.SIGTERM)
