@@ -69,9 +69,13 @@ def completions_by_habit(db: Session, owner: User) -> dict[int, set[date]]:
 
 
 def periods_of(habit: Habit, owner: User) -> streaks.Periods:
+    return periods(habit.created_at, habit.periodicity_days, owner.timezone)
+
+
+def periods(created_at: datetime, periodicity_days: int, timezone: str) -> streaks.Periods:
+    """A habit's periods from its stored columns (`periods_of` for rows, not objects)."""
     return streaks.Periods(
-        anchor=timing.local_date(habit.created_at, zone(owner.timezone)),
-        every=habit.periodicity_days,
+        anchor=timing.local_date(created_at, zone(timezone)), every=periodicity_days
     )
 
 

@@ -10,21 +10,24 @@ from collections import defaultdict
 from datetime import date, datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from habitctl.core import streaks, timing
 from habitctl.core.zones import zone
 from habitctl.services.habits import SKIPPED
-from habitctl.services.progress import periods_of
-from habitctl.storage.models import Completion, Habit
+from habitctl.services.progress import periods
+from habitctl.storage.models import Completion, Habit, User
 
 
 def current_streaks(db: Session, habit_ids: list[int], now: datetime) -> dict[int, int]:
     """Habit id → its current streak today in its owner's zone (habits it cannot tell left out)."""
     if not habit_ids:
         return {}
-    habits = db.scalars(
-        select(Habit).options(joinedload(Habit.owner)).where(Habit.id.in_(habit_ids))
+    # Columns, not mapped objects: the daemon asks for every batch it sends.
+    habits = db.execute(
+        select(Habit.id, Habit.created_at, Habit.periodicity_days, User.timezone)
+        .join(User, User.id == Habit.user_id)
+        .where(Habit.id.in_(habit_ids))
     ).all()
     done: dict[int, set[date]] = defaultdict(set)
     skipped: dict[int, set[date]] = defaultdict(set)
@@ -36,13 +39,13 @@ def current_streaks(db: Session, habit_ids: list[int], now: datetime) -> dict[in
     for habit_id, day, kind in rows:
         (skipped if kind == SKIPPED else done)[habit_id].add(day)
     found = {}
-    for habit in habits:
+    for habit_id, created_at, every, timezone in habits:
         try:
-            today = timing.local_date(now, zone(habit.owner.timezone))
+            today = timing.local_date(now, zone(timezone))
             numbers = streaks.streaks(
-                periods_of(habit, habit.owner), done[habit.id], today, 1, skipped[habit.id]
+                periods(created_at, every, timezone), done[habit_id], today, 1, skipped[habit_id]
             )
         except Exception:  # noqa: S112 - one habit's bad data names no streak, the rest do
             continue
-        found[habit.id] = numbers.current
+        found[habit_id] = numbers.current
     return found
