@@ -84,6 +84,6 @@ def configure(log_format: str, secrets: list[str], level: int = logging.INFO) ->
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # httpx logs every request URL at INFO, and a Bot API URL contains the token.
+    # HTTP clients may log request URLs, and a Bot API URL contains the token.
     for noisy in ("httpx", "httpcore", "aiohttp", "telegram", "apscheduler", "schedule"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -125,7 +125,7 @@ class Daemon:
         self.bot: RawBot = make_bot(
             token,
             settings.telegram.api_base_url,
-            # Enough for a batch in flight; httpcore scans the whole pool on every request.
+            # Enough for a batch in flight (aiohttp's pool: daemon/transport.py).
             connections=min(32, daemon_settings.batch_size),
         )
         # Chat answers (a press, a command) on connections of their own: never queued behind

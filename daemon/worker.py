@@ -4,8 +4,8 @@ A tick leases `batch_size` reminders at a time (one short transaction, in a thre
 one task per reminder, and leases the next batch while that one is sending, as soon as no
 more than a batch is left in hand (so at most two), until nothing is due. Each task waits
 for its slot (`Pacer`), sends, and hands the outcome to the `Recorder`, which writes it
-within milliseconds. One habit that cannot be handled is set
-aside with its reason (`set_aside`) and the others go on.
+within milliseconds. One habit that cannot be handled is set aside with its reason
+(`set_aside`) and the others go on.
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # The sync routes run in anyio's worker threads, 40 by default: under load 40 threads
         # take turns at the GIL and the tail widens. With ROUTE_THREADS the other requests
-        # wait in order on the event loop (benchmarks/README.md: p99 and req/s both better).
+        # wait in order on the event loop (benchmarks/README.md, "The HTTP tail").
         to_thread.current_default_thread_limiter().total_tokens = ROUTE_THREADS
         yield
         db.dispose()
