@@ -12,9 +12,8 @@ import logging
 from datetime import date, datetime
 
 from sqlalchemy.orm import Session, sessionmaker
-from telegram import InlineKeyboardMarkup
 
-from daemon.telegram import keyboard
+from daemon.telegram import keyboard_json
 from habitctl.core.reminder_text import (
     DONE,
     LATER,
@@ -69,9 +68,10 @@ class ReminderButtons:
             if later or kind != LATER
         ]
 
-    def for_reminder(self, reminder: DueReminder) -> InlineKeyboardMarkup:
+    def for_reminder(self, reminder: DueReminder) -> str:
+        """The reminder's keyboard, serialized for `send_reminder`."""
         assert reminder.chat_id is not None
-        return keyboard(
+        return keyboard_json(
             [
                 self.row(
                     reminder.chat_id,

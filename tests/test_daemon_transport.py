@@ -12,7 +12,7 @@ from telegram.error import NetworkError, TimedOut
 from telegram.request import RequestData
 from telegram.request._requestparameter import RequestParameter
 
-from daemon.telegram import make_bot
+from daemon.telegram import keyboard, keyboard_json, make_bot
 from daemon.transport import AiohttpRequest
 from tests.daemon_harness import BOT_TOKEN
 from tests.fakebot import FakeBotAPI
@@ -79,3 +79,11 @@ def test_the_bot_talks_to_the_fake_through_it(fake_bot: FakeBotAPI) -> None:
 def test_a_request_before_initialize_says_so() -> None:
     with pytest.raises(RuntimeError, match="not initialized"):
         asyncio.run(AiohttpRequest().do_request("http://127.0.0.1:9/x", "POST"))
+
+
+def test_a_reminder_keyboard_is_the_json_python_telegram_bot_would_send() -> None:
+    """`keyboard_json` skips PTB's objects; what it sends must be what PTB would have sent."""
+    rows = [[("Done ✅", "d:1:ab"), ("Later ⏰", "l:1:cd"), ("Skip", "s:1:ef")]]
+    assert json.loads(keyboard_json(rows)) == keyboard(rows).to_dict()
+    parameter = RequestParameter.from_input("reply_markup", keyboard_json(rows))
+    assert json.loads(parameter.json_value or "") == json.loads(keyboard(rows).to_json())

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Insert, Table, bindparam, case, func, or_, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, bindparam, case, func, or_, text, update
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from habitctl.storage.models import Habit, ReminderDelivery, UserContact
@@ -38,17 +38,28 @@ class Handled:
     snooze: int = 0  # a snooze's re-send is a delivery of its own (services.snoozes)
 
 
-def _insert_once(db: Session) -> Insert:
-    dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
-    statement: Insert = dialect.insert(ReminderDelivery).on_conflict_do_nothing(
-        index_elements=["habit_id", "occurrence_at", "snooze"]
-    )
-    return statement
+# SQLite (one daemon per file): the deliveries, then the habits, statement by statement.
+_INSERT_ONCE_SQLITE = sqlite.insert(ReminderDelivery).on_conflict_do_nothing(
+    index_elements=["habit_id", "occurrence_at", "snooze"]
+)
 
 
-# PostgreSQL: one statement for the whole group, whatever its size.
-_ADVANCE_PG = text(
+# PostgreSQL: the deliveries and the habits in one statement (one round trip) for the whole
+# group, whatever its size. A delivery goes in even where the lease has passed to another
+# replica meanwhile (Telegram accepted that message); the habit moves on only in this
+# replica's lease or in nobody's.
+_RECORD_PG = text(
     """
+    WITH deliveries AS (
+        INSERT INTO reminder_deliveries
+            (habit_id, occurrence_at, status, chat_id, telegram_message_id, recorded_at, snooze)
+        SELECT d.habit_id, d.occurrence_at, d.status, d.chat_id, d.message_id, :now, d.snooze
+        FROM unnest(CAST(:d_habits AS bigint[]), CAST(:d_occurrences AS timestamptz[]),
+                    CAST(:d_statuses AS varchar[]), CAST(:d_chats AS bigint[]),
+                    CAST(:d_messages AS bigint[]), CAST(:d_snoozes AS integer[]))
+             AS d(habit_id, occurrence_at, status, chat_id, message_id, snooze)
+        ON CONFLICT (habit_id, occurrence_at, snooze) DO NOTHING
+    )
     UPDATE habits AS h SET
         next_reminder_at = CASE WHEN h.next_reminder_at = v.leased_at
                                 THEN v.next_at ELSE h.next_reminder_at END,
@@ -78,12 +89,15 @@ def record_handled(db: Session, replica: str, handled: list[Handled]) -> None:
                     item.message_id, now, item.snooze,
                 )
             )  # fmt: skip
-    if rows:
-        db.execute(_insert_once(db), rows)
     if db.get_bind().dialect.name == "postgresql":
         db.execute(
-            _ADVANCE_PG,
+            _RECORD_PG,
             {
+                **{
+                    f"d_{plural}": [row[column] for row in rows]
+                    for plural, column in _DELIVERY_ARRAYS
+                },
+                "now": now,
                 "ids": [item.habit_id for item in handled],
                 "leased": [item.leased_at for item in handled],
                 "nexts": [item.next_at for item in handled],
@@ -91,6 +105,8 @@ def record_handled(db: Session, replica: str, handled: list[Handled]) -> None:
             },
         )
         return
+    if rows:
+        db.execute(_INSERT_ONCE_SQLITE, rows)
     table = Habit.__table__
     assert isinstance(table, Table)
     habits = table.c
@@ -122,6 +138,16 @@ def record_handled(db: Session, replica: str, handled: list[Handled]) -> None:
             for item in handled
         ],
     )
+
+
+_DELIVERY_ARRAYS = (
+    ("habits", "habit_id"),
+    ("occurrences", "occurrence_at"),
+    ("statuses", "status"),
+    ("chats", "chat_id"),
+    ("messages", "telegram_message_id"),
+    ("snoozes", "snooze"),
+)
 
 
 def _delivery(
