@@ -27,7 +27,7 @@ from dataclasses import dataclass  # noqa: E402
 
 import aiohttp  # noqa: E402
 
-from benchmarks.common import machine  # noqa: E402
+from benchmarks.common import busy_cpu_seconds, machine  # noqa: E402
 from tests.daemon_harness import BOT_TOKEN  # noqa: E402
 from tests.fakebot import FakeBotAPI  # noqa: E402
 
@@ -42,6 +42,7 @@ class Ceiling:
     distinct: int
     at_fake_per_second: float
     client_per_second: float
+    machine_cpu_ms: float = 0.0  # the whole machine's busy CPU per accepted message
 
 
 def reminder_form(chat_id: int) -> dict[str, str]:
@@ -80,9 +81,9 @@ def measure_ceiling(fake: FakeBotAPI, messages: int, concurrency: int = 32) -> C
     fake.reset()
     chat_ids = list(range(FIRST_CHAT_ID, FIRST_CHAT_ID + messages))
     url = f"{fake.base_url}{BOT_TOKEN}/sendMessage"
-    began = time.perf_counter()
+    busy, began = busy_cpu_seconds(), time.perf_counter()
     accepted = asyncio.run(_send_all(url, chat_ids, concurrency))
-    elapsed = time.perf_counter() - began
+    elapsed, busy = time.perf_counter() - began, busy_cpu_seconds() - busy
     calls = [c for c in fake.calls("sendMessage") if c["status"] == 200]
     fake.reset()
     stamps = sorted(c["ts"] for c in calls)
@@ -94,6 +95,7 @@ def measure_ceiling(fake: FakeBotAPI, messages: int, concurrency: int = 32) -> C
         distinct=len({c["params"]["chat_id"] for c in calls}),
         at_fake_per_second=(len(stamps) - 1) / span if span > 0 else 0.0,
         client_per_second=messages / elapsed if elapsed > 0 else 0.0,
+        machine_cpu_ms=1000 * busy / accepted if accepted else 0.0,
     )
 
 
@@ -102,7 +104,7 @@ def describe(result: Ceiling) -> str:
         f"ceiling (bare aiohttp, {result.concurrency} concurrent): {result.accepted} of "
         f"{result.messages} accepted ({result.distinct} distinct chats), "
         f"{result.at_fake_per_second:.0f}/s at the fake, {result.client_per_second:.0f}/s "
-        "at the client"
+        f"at the client; machine CPU {result.machine_cpu_ms:.2f} ms per message"
     )
 
 

@@ -151,6 +151,27 @@ def machine() -> str:
     return f"{os.cpu_count()} CPUs, load average {load:.1f}"
 
 
+def busy_cpu_seconds() -> float:
+    """CPU time the whole machine has spent busy (user, system, interrupts; not idle, not
+    I/O wait, not stolen by other tenants) since boot, from /proc/stat; 0 elsewhere."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in fields[:7])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far (/proc/PID/stat); 0 where unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def interrupt(process: subprocess.Popen[bytes]) -> None:
     """SIGINT (py-spy writes its profile on it), then SIGKILL after 30 s."""
     process.send_signal(signal.SIGINT)

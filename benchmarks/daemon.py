@@ -50,10 +50,12 @@ from sqlalchemy.orm import Session  # noqa: E402
 from benchmarks.ceiling_daemon import Ceiling, describe, measure_ceiling  # noqa: E402
 from benchmarks.common import (  # noqa: E402
     DATABASE,
+    busy_cpu_seconds,
     interrupt,
     machine,
     migrated_engine,
     postgres,
+    process_cpu_seconds,
     seed,
     verdict,
 )
@@ -116,6 +118,11 @@ class Delivery:
     largest_gap_ms: float
     ceiling: Ceiling | None = None
     peak_rss_mb: float = 0.0  # the largest of the daemons' peak resident memory
+    daemon_cpu_s: float = 0.0  # the daemons' CPU time from the habits made due to the last send
+    machine_cpu_s: float = 0.0  # the whole machine's busy CPU time over the same span
+
+    def cpu_ms_per_message(self, seconds: float) -> float:
+        return 1000 * seconds / self.sent if self.sent else 0.0
 
     @property
     def per_second(self) -> float:
@@ -219,7 +226,7 @@ def run_delivery(
     slug = re.sub(r"[^a-z0-9]+", "-", label)
     daemons: list[DaemonProcess] = []
     spy: subprocess.Popen[bytes] | None = None
-    peak = 0.0
+    peak = busy = spent = 0.0
     timed_out = False
     try:
         for i in range(replicas):
@@ -246,6 +253,8 @@ def run_delivery(
                 stderr=subprocess.DEVNULL,
             )
             time.sleep(1.0)
+        busy = busy_cpu_seconds()
+        spent = sum(process_cpu_seconds(d.proc.pid) for d in daemons)
         make_due(engine, first_id, due)
         expected_s = due / rate if rate else due / 100
         deadline = time.monotonic() + max(60.0, 3 * expected_s)
@@ -259,6 +268,8 @@ def run_delivery(
             if presses is not None:
                 presses.step()
             time.sleep(0.25)
+        busy = busy_cpu_seconds() - busy
+        spent = sum(process_cpu_seconds(d.proc.pid) for d in daemons) - spent
         if presses is not None:
             time.sleep(1.0)  # the last press's answer
             presses.finish()
@@ -288,6 +299,8 @@ def run_delivery(
         rejected_429=sum(1 for c in calls if c["status"] == 429),
         largest_gap_ms=1000 * max((b - a for a, b in itertools.pairwise(stamps)), default=0.0),
         peak_rss_mb=peak,
+        daemon_cpu_s=spent,
+        machine_cpu_s=busy,
     )
 
 
@@ -464,7 +477,9 @@ def main(argv: list[str] | None = None) -> int:
                         f"{due} due in {result.seconds:.2f}s = {result.per_second:.0f}/s; "
                         f"busiest second {result.busiest_second}; 429s {result.rejected_429}; "
                         f"largest gap between sends {result.largest_gap_ms:.0f} ms; "
-                        f"peak memory of a daemon {result.peak_rss_mb:.0f} MB"
+                        f"peak memory of a daemon {result.peak_rss_mb:.0f} MB; CPU per message: "
+                        f"daemons {result.cpu_ms_per_message(result.daemon_cpu_s):.2f} ms, "
+                        f"machine {result.cpu_ms_per_message(result.machine_cpu_s):.2f} ms"
                     )
                     if pressing is not None and pressing.latencies:
                         shown = ", ".join(f"{1000 * t:.0f}" for t in pressing.latencies)

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, select, update
 
+from daemon.worker import MAX_ATTEMPTS
 from habitctl.storage.engine import make_engine
 from habitctl.storage.models import Habit, ReminderDelivery, User, UserContact
 from tests.cli import Cli
@@ -353,12 +354,14 @@ def test_bot_api_down_backs_off_and_delivers_once_it_recovers(
     time.sleep(max(0.0, 6 - (time.time() - down_at)))
     assert_alive(daemon)
     assert not deliveries(pg_engine)
-    # Bounded backoff: at a 0.2 s poll interval 6 s of outage would be 30 ticks, each
-    # fetching updates and trying every due message; backing off (2 s, 4 s, …) the daemon
-    # knocks three or four times.
+    # Bounded backoff: at a 0.2 s poll interval 6 s of outage would be a tick after every
+    # failed one, each trying every due message MAX_ATTEMPTS times (a retry 0.5 s, then 1 s,
+    # after each failure: ~1.5 s a tick, four ticks, 36 sends). Backing off 2 s, then 4 s,
+    # the daemon gets through two ticks at most in those 6 s: 3 messages × 3 attempts each.
     knocks = [c for c in fake_bot.calls() if c["wall"] >= down_at]
     assert len([c for c in knocks if c["method"] == "getUpdates"]) <= 5, knocks
-    assert len(knocks) <= 15, knocks
+    sends = [round(c["wall"] - down_at, 2) for c in knocks if c["method"] == "sendMessage"]
+    assert len(sends) <= 2 * 3 * MAX_ATTEMPTS, sends
     fake_bot.set_down(False)
     wait_until(lambda: len(deliveries(pg_engine)) == 3, 30, "delivered after recovery")
     assert daemon.stop() == 0
