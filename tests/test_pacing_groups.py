@@ -11,7 +11,15 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine
 
-from daemon.pacing import CHAT_INTERVAL, DatabaseSlots, MemorySlots, Pacer, SlotStore
+from daemon.pacing import (
+    CHAT_INTERVAL,
+    DatabaseSlots,
+    Decision,
+    MemorySlots,
+    Pacer,
+    SlotStore,
+    permit_keys,
+)
 
 
 class Counted:
@@ -95,3 +103,29 @@ def test_replicas_share_the_chat_second_and_a_429_pause(pg_engine: Engine) -> No
     assert mine < CHAT_INTERVAL / 2
     assert theirs >= CHAT_INTERVAL - 0.05, (mine, theirs)
     assert held >= 1.4, held
+
+
+def test_slots_prepared_on_their_own_connection_survive_losing_it(pg_engine: Engine) -> None:
+    """The slot statements are prepared per connection: when the connection is lost (the
+    server restarted, or it was terminated), the next take prepares them on a new one, and the
+    pool's connections never carry them."""
+    store = DatabaseSlots(pg_engine)
+    try:
+        assert store.take(901, 0.0, permit_keys(20)).start is not None
+        assert store.connection is not None
+        with pg_engine.connect() as conn:
+            own = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+            prepared = conn.exec_driver_sql("SELECT count(*) FROM pg_prepared_statements")
+            assert prepared.scalar_one() == 0  # a pooled connection: none of them
+            slot_pid = conn.exec_driver_sql(
+                "SELECT pid FROM pg_stat_activity WHERE pid <> %(own)s "
+                "AND query LIKE 'EXECUTE habitctl_take_slot%%'",
+                {"own": own},
+            ).scalar_one()
+            conn.exec_driver_sql("SELECT pg_terminate_backend(%(pid)s)", {"pid": slot_pid})
+        decision = store.take(902, 0.0, permit_keys(20))
+        assert decision.start is not None
+        assert decision.permit is not None
+        assert store.take_chats([903]) == [Decision(start=0.0)]
+    finally:
+        store.close()
