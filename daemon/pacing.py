@@ -269,9 +269,9 @@ PREPARED = (_CREATE, _TAKE, _TAKE_CHATS, _GIVE_BACK, _PAUSE)
 class DatabaseSlots:
     """Slots in PostgreSQL's `send_slots`, shared by every replica.
 
-    One connection of its own, in autocommit: a slot is one statement, one round trip (no
-    pool check-out, no ping, no BEGIN/COMMIT). Statements come from worker threads, one at a
-    time.
+    One connection of its own, in autocommit: a slot is one prepared statement, one round
+    trip (no pool check-out, no ping, no BEGIN/COMMIT, no planning). Statements come from
+    worker threads, one at a time.
     """
 
     def __init__(self, engine: Engine) -> None:
