@@ -141,8 +141,8 @@ class MemorySlots:
 
 class Prepared:
     """A statement PostgreSQL plans once per connection (`PREPARE`) and then only runs
-    (`EXECUTE`): planning the slot statement took twice as long as running it, for every
-    message. Written with `:name` parameters, each given its SQL type."""
+    (`EXECUTE`): planning the slot statement took longer than running it (0.45–1.9 ms against
+    0.33 ms), for every message. Written with `:name` parameters, each given its SQL type."""
 
     def __init__(self, name: str, sql: str, **types: str) -> None:
         names = list(dict.fromkeys(_PARAMETER.findall(sql)))

@@ -71,6 +71,17 @@ _RECORD_PG = text(
 )
 
 
+# `_RECORD_PG`'s delivery arrays (`:d_habits`, …) and the delivery column each one holds.
+_DELIVERY_ARRAYS = (
+    ("habits", "habit_id"),
+    ("occurrences", "occurrence_at"),
+    ("statuses", "status"),
+    ("chats", "chat_id"),
+    ("messages", "telegram_message_id"),
+    ("snoozes", "snooze"),
+)
+
+
 def record_handled(db: Session, replica: str, handled: list[Handled]) -> None:
     """Deliveries (sent and skipped) and next occurrences for a group, set-based."""
     if not handled:
@@ -138,16 +149,6 @@ def record_handled(db: Session, replica: str, handled: list[Handled]) -> None:
             for item in handled
         ],
     )
-
-
-_DELIVERY_ARRAYS = (
-    ("habits", "habit_id"),
-    ("occurrences", "occurrence_at"),
-    ("statuses", "status"),
-    ("chats", "chat_id"),
-    ("messages", "telegram_message_id"),
-    ("snoozes", "snooze"),
-)
 
 
 def _delivery(
